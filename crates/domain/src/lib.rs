@@ -1,0 +1,18 @@
+//! Gesang's pure core: the types and rules of grassroots governance, with no I/O at all.
+//!
+//! Everything here is deterministic and unit-testable in microseconds: territory codes and their
+//! tree, the Gannan reference data compiled into the binary, datum conversion and generated
+//! geometry, grid lookup, people and pairings, roles and scopes, and the demo data generator.
+
+pub mod account;
+pub mod clock;
+pub mod coord;
+pub mod demo;
+pub mod gannan;
+pub mod locate;
+pub mod partition;
+pub mod people;
+pub mod territory;
+pub mod text;
+
+pub use territory::{Level, TerritoryCode};

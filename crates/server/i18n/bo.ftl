@@ -1,0 +1,10 @@
+app-name = སྐལ་བཟང་།
+nav-home = ཤོག་ངོས་དང་པོ།
+nav-login = ནང་འཛུལ།
+nav-logout = ཕྱིར་འཐེན།
+lang-switch = སྐད་ཡིག
+count-households = ཁྱིམ་ཚང་།
+login-title = ནང་འཛུལ།
+login-username = སྤྱོད་མཁན་གྱི་མིང་།
+login-password = གསང་ཨང་།
+login-submit = ནང་འཛུལ།

@@ -1,0 +1,7 @@
+//! The use cases, written once and called by every door (pages, JSON API, jobs).
+//! Each takes the caller and parsed domain types, checks scope through [`crate::auth::Caller`],
+//! and returns plain data for the door to render.
+
+pub mod auth;
+pub mod people;
+pub mod territory;

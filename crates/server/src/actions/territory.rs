@@ -1,0 +1,144 @@
+//! Reading the territory tree.
+
+use domain::{Level, TerritoryCode};
+use serde::Serialize;
+use store::territory::{Counts, TerritoryRecord};
+
+use crate::auth::{Caller, InScope};
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+/// A node as the API and pages show it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TerritoryView {
+    /// National statistical division code (grids and groups extend it by 3 digits each).
+    pub code: String,
+    /// `prefecture, county, township, village, grid, group`.
+    pub level: String,
+    pub name: String,
+    /// Tibetan name, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_bo: Option<String>,
+    pub parent: Option<String>,
+    pub children: Vec<String>,
+    /// GeoJSON geometry (WGS-84), where the node has an outline.
+    #[schema(value_type = Option<Object>)]
+    pub geometry: Option<serde_json::Value>,
+    /// `official` (published outline) or `generated` (made by Gesang: none is public).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub geometry_source: Option<String>,
+    pub counts: CountsView,
+}
+
+/// Counts of a node's whole subtree.
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+pub struct CountsView {
+    pub households: i64,
+    pub members: i64,
+    pub groups: i64,
+    pub grids: i64,
+}
+
+impl From<Counts> for CountsView {
+    fn from(c: Counts) -> Self {
+        CountsView {
+            households: c.households,
+            members: c.members,
+            groups: c.groups,
+            grids: c.grids,
+        }
+    }
+}
+
+/// Parse a territory code from outside input (path or query), as a 422 naming the field.
+pub fn parse_code(field: &str, raw: &str) -> AppResult<TerritoryCode> {
+    TerritoryCode::parse(raw).map_err(|e| AppError::unprocessable(field, format!("{raw:?}: {e}")))
+}
+
+/// Load a node the caller may see, or 404.
+pub async fn node(state: &AppState, code: &InScope) -> AppResult<TerritoryRecord> {
+    state
+        .db
+        .territory(code.code())
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("territory {}", code.code())))
+}
+
+/// `GET /api/v1/territories/{code}`: the node, its children's codes, geometry and counts.
+pub async fn get_territory(
+    state: &AppState,
+    caller: &Caller,
+    code: &TerritoryCode,
+) -> AppResult<TerritoryView> {
+    let code = caller.scoped(code)?;
+    let rec = node(state, &code).await?;
+    let children = state.db.territory_child_codes(code.code()).await?;
+    let counts = state.db.territory_counts(code.code()).await?;
+    let geometry = match &rec.geometry {
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| AppError::Internal(format!("stored geometry of {}: {e}", rec.code)))?,
+        ),
+        None => None,
+    };
+    Ok(TerritoryView {
+        code: rec.code.to_string(),
+        level: rec.level.as_str().to_owned(),
+        name: rec.name,
+        name_bo: rec.name_bo,
+        parent: rec.parent.map(String::from),
+        children: children.into_iter().map(String::from).collect(),
+        geometry,
+        geometry_source: rec.geometry_source,
+        counts: counts.into(),
+    })
+}
+
+/// A node with its children (with outlines for drawing) and every child's counts.
+pub struct NodeWithChildren {
+    pub node: TerritoryRecord,
+    pub counts: Counts,
+    pub children: Vec<(TerritoryRecord, Counts)>,
+    pub ancestors: Vec<TerritoryRecord>,
+}
+
+/// Everything the territory browser page needs about one node.
+pub async fn browse(state: &AppState, code: &InScope) -> AppResult<NodeWithChildren> {
+    let node = node(state, code).await?;
+    let counts = state.db.territory_counts(code.code()).await?;
+    let mut children = Vec::new();
+    for child in state.db.territory_children(code.code(), true).await? {
+        let c = state.db.territory_counts(&child.code).await?;
+        children.push((child, c));
+    }
+    let mut ancestors = Vec::new();
+    let mut cur = node.parent.clone();
+    while let Some(p) = cur {
+        match state.db.territory(&p).await? {
+            Some(rec) => {
+                cur = rec.parent.clone();
+                ancestors.push(rec);
+            }
+            None => break,
+        }
+    }
+    ancestors.reverse();
+    Ok(NodeWithChildren {
+        node,
+        counts,
+        children,
+        ancestors,
+    })
+}
+
+/// The level names in Chinese, for pages.
+pub fn level_key(level: Level) -> &'static str {
+    match level {
+        Level::Prefecture => "level-prefecture",
+        Level::County => "level-county",
+        Level::Township => "level-township",
+        Level::Village => "level-village",
+        Level::Grid => "level-grid",
+        Level::Group => "level-group",
+    }
+}

@@ -1,0 +1,99 @@
+//! The commands of the `gesang` binary: `serve`, `demo`, `migrate`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use store::Db;
+
+use crate::config::{Cli, Command, GlobalArgs, ServeArgs};
+use crate::state::{AppState, Settings, SystemClock};
+
+/// Run one command to completion.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.global, args).await,
+        Command::Demo(args) => {
+            let db = open(&cli.global).await?;
+            crate::demo::load(&db, args.scale.into(), &SystemClock).await?;
+            db.close().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = open(&cli.global).await?;
+            db.close().await;
+            Ok(())
+        }
+    }
+}
+
+/// Connect and migrate.
+async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
+    let url = global.database_url.as_ref().map(|u| u.0.as_str());
+    let db = Db::connect(url, &global.data_dir)
+        .await
+        .with_context(|| format!("cannot open the database {:?}", global.database_url))?;
+    let started = Instant::now();
+    let n = db.migrate().await.context("migration failed")?;
+    tracing::info!(
+        backend = db.backend().as_str(),
+        applied = n,
+        ms = started.elapsed().as_millis() as u64,
+        "database ready"
+    );
+    Ok(db)
+}
+
+async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let db = open(global).await?;
+    if args.demo && !db.has_territory().await? {
+        crate::demo::load(&db, args.demo_scale.into(), &SystemClock).await?;
+    }
+    let mut state = AppState::new(
+        db.clone(),
+        Arc::new(SystemClock),
+        Settings {
+            session_hours: args.session_hours,
+            secure_cookies: args.secure_cookies,
+        },
+    );
+    state.metrics = crate::telemetry::init_metrics();
+    let app = crate::router(state);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    tracing::info!(listen = %args.listen, "Gesang is serving on http://{}", args.listen);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server failed")?;
+    tracing::info!("shutting down: closing the database");
+    db.close().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before the process exits.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,139 @@
+//! Command line and environment: one clap definition gives the flags, the `GESANG_*`
+//! variables and `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use domain::demo::Scale;
+
+/// Gesang (格桑): grassroots governance for Gannan's "8+" mechanism.
+#[derive(Debug, Parser)]
+#[command(name = "gesang", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Settings every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory for the embedded database and uploaded files.
+    #[arg(long, env = "GESANG_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// Database URL: `postgres://…` for PostgreSQL, `sqlite:…` for another SQLite file.
+    /// Default: `<data dir>/gesang.db`.
+    #[arg(long, env = "GESANG_DATABASE_URL", global = true)]
+    pub database_url: Option<DatabaseUrl>,
+    /// Log filter, e.g. `info` or `gesang=debug,tower_http=info`.
+    #[arg(long, env = "GESANG_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// Log format.
+    #[arg(long, env = "GESANG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// A database URL; printed with its password hidden.
+#[derive(Clone)]
+pub struct DatabaseUrl(pub String);
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.starts_with("postgres://")
+            || s.starts_with("postgresql://")
+            || s.starts_with("sqlite:")
+        {
+            Ok(DatabaseUrl(s.to_owned()))
+        } else {
+            Err("expected postgres://… or sqlite:…".into())
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // postgres://user:secret@host/db → postgres://user:***@host/db
+        let s = &self.0;
+        match (s.find("://"), s.rfind('@')) {
+            (Some(a), Some(b)) if b > a => {
+                let creds = &s[a + 3..b];
+                match creds.find(':') {
+                    Some(c) => write!(f, "{}{}:***{}", &s[..a + 3], &creds[..c], &s[b..]),
+                    None => f.write_str(s),
+                }
+            }
+            _ => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the web server (migrates the database first).
+    Serve(ServeArgs),
+    /// Load the demo data set into the configured database.
+    Demo(DemoArgs),
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GESANG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// If the database holds no territory yet, load the demo data set first.
+    #[arg(long, env = "GESANG_DEMO")]
+    pub demo: bool,
+    /// Scale of the demo data loaded by `--demo`.
+    #[arg(long, env = "GESANG_DEMO_SCALE", value_enum, default_value_t = ScaleArg::Full)]
+    pub demo_scale: ScaleArg,
+    /// Lifetime of API tokens and page sessions, in hours.
+    #[arg(long, env = "GESANG_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u32,
+    /// Mark session cookies `Secure` (set when served over HTTPS).
+    #[arg(long, env = "GESANG_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// `full`: Gannan scale (206,400 households); `small`: 夏河县 alone, for tests.
+    #[arg(long, value_enum, default_value_t = ScaleArg::Full)]
+    pub scale: ScaleArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScaleArg {
+    Full,
+    Small,
+}
+
+impl From<ScaleArg> for Scale {
+    fn from(s: ScaleArg) -> Scale {
+        match s {
+            ScaleArg::Full => Scale::Full,
+            ScaleArg::Small => Scale::Small,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_passwords_never_print() {
+        let u: DatabaseUrl = "postgres://gesang:s3cret@db:5432/gesang".parse().unwrap();
+        assert_eq!(format!("{u:?}"), "postgres://gesang:***@db:5432/gesang");
+    }
+}

@@ -1,0 +1,204 @@
+//! `gesang demo`: load the deterministic demo data set (DOMAIN.md scale) into the configured
+//! database, in batches, with progress on stderr and a one-line summary at the end.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use domain::clock::Clock;
+use domain::demo::{DEMO_PASSWORD, DemoData, Scale, generate};
+use domain::territory::Node;
+use geo::{InteriorPoint, MapCoords};
+use store::account::NewAccount;
+use store::territory::TerritoryRecord;
+use store::{Db, StoreError};
+
+use crate::auth::hash_password;
+
+/// What a demo load did.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub scale: Scale,
+    pub rows: Vec<(&'static str, u64)>,
+    pub seconds: f64,
+}
+
+/// Round to 6 decimals (≈ 0.1 m): plenty for outlines, and a third of the text.
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round() / 1e6
+}
+
+/// A node as stored: outline as GeoJSON, plus a representative point.
+pub fn territory_record(n: &Node) -> TerritoryRecord {
+    let geometry = n.geometry.as_ref().map(|g| {
+        let g = g.map_coords(|c| geo::Coord {
+            x: round6(c.x),
+            y: round6(c.y),
+        });
+        geojson::Geometry::from(&g).to_string()
+    });
+    let center = n
+        .geometry
+        .as_ref()
+        .and_then(|g| g.interior_point())
+        .map(|p| (round6(p.x()), round6(p.y())));
+    TerritoryRecord {
+        code: n.code.clone(),
+        parent: n.parent(),
+        level: n.level(),
+        name: n.name.clone(),
+        name_bo: n.name_bo.clone(),
+        geometry,
+        geometry_source: n.geometry_source.map(|s| s.as_str().to_owned()),
+        center,
+    }
+}
+
+fn progress(step: &str, rows: u64, started: Instant) {
+    eprintln!(
+        "  {step:<14} {rows:>8} rows   {:>6.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// Generate and load the demo data set. Refuses a database that already holds territory.
+pub async fn load(db: &Db, scale: Scale, clock: &dyn Clock) -> Result<DemoSummary, StoreError> {
+    if db.has_territory().await? {
+        return Err(StoreError::NotEmpty(
+            "it already holds territory; load the demo into an empty database".into(),
+        ));
+    }
+    let started = Instant::now();
+    eprintln!("gesang demo: generating the {scale} data set…");
+    let data = tokio::task::spawn_blocking(move || generate(scale))
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("demo generator failed: {e}")))?;
+    progress("generated", 0, started);
+    // One Argon2id hash for every demo account: they share one published password, and
+    // hashing 26,000 copies would cost minutes for no security gain.
+    let hash = tokio::task::spawn_blocking(|| hash_password(DEMO_PASSWORD))
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let rows = insert_all(db, &data, &hash, clock, started).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let total: u64 = rows.iter().map(|(_, n)| n).sum();
+    print_accounts(&data);
+    eprintln!(
+        "gesang demo: loaded {scale} demo into {}: {} households, {} members, {} accounts, {total} rows in {seconds:.1} s ({:.0} rows/s)",
+        db.backend().as_str(),
+        data.households.len(),
+        data.members.len(),
+        data.accounts.len(),
+        total as f64 / seconds.max(1e-9)
+    );
+    Ok(DemoSummary {
+        scale,
+        rows,
+        seconds,
+    })
+}
+
+async fn insert_all(
+    db: &Db,
+    data: &DemoData,
+    hash: &str,
+    clock: &dyn Clock,
+    started: Instant,
+) -> Result<Vec<(&'static str, u64)>, StoreError> {
+    let mut rows = Vec::new();
+    let n = db
+        .insert_territories(data.nodes.iter().map(territory_record).collect())
+        .await?;
+    progress("territories", n, started);
+    rows.push(("territories", n));
+    let n = db.insert_units(&data.units).await?;
+    progress("units", n, started);
+    rows.push(("units", n));
+    let n = insert_chunked(&data.members, 20_000, |c| db.insert_members(c)).await?;
+    progress("members", n, started);
+    rows.push(("members", n));
+    let n = insert_chunked(&data.households, 20_000, |c| db.insert_households(c)).await?;
+    progress("households", n, started);
+    rows.push(("households", n));
+    let n = db.insert_group_heads(&data.group_heads).await?;
+    progress("group heads", n, started);
+    rows.push(("group_heads", n));
+    let n = db.insert_monasteries(&data.monasteries).await?;
+    rows.push(("monasteries", n));
+    let n = db.insert_enterprises(&data.enterprises).await?;
+    rows.push(("enterprises", n));
+    let n = insert_chunked(&data.pairings, 20_000, |c| db.insert_pairings(c)).await?;
+    progress("pairings", n, started);
+    rows.push(("pairings", n));
+    let accounts: Vec<NewAccount> = data
+        .accounts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| NewAccount {
+            id: i as i64 + 1,
+            username: a.username.clone(),
+            password_hash: hash.to_owned(),
+            display_name: a.display_name.clone(),
+            role: a.role,
+            scope: a.scope.clone(),
+            unit: a.unit.clone(),
+            member: a.member,
+        })
+        .collect();
+    let n = db.insert_accounts(accounts, clock.now()).await?;
+    progress("accounts", n, started);
+    rows.push(("accounts", n));
+    let n = db.recompute_counts().await? as u64;
+    progress("counts", n, started);
+    rows.push(("territory_counts", n));
+    Ok(rows)
+}
+
+/// Insert in transactions of `chunk` rows, so progress shows and no transaction grows huge.
+async fn insert_chunked<'a, T, F, Fut>(
+    items: &'a [T],
+    chunk: usize,
+    f: F,
+) -> Result<u64, StoreError>
+where
+    F: Fn(&'a [T]) -> Fut,
+    Fut: std::future::Future<Output = Result<u64, StoreError>>,
+{
+    let mut n = 0;
+    for c in items.chunks(chunk) {
+        n += f(c).await?;
+    }
+    Ok(n)
+}
+
+/// The demo accounts, one example of each kind (there are thousands).
+fn print_accounts(data: &DemoData) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "Demo accounts (password for all: {DEMO_PASSWORD}):");
+    let mut seen = std::collections::HashSet::new();
+    for a in &data.accounts {
+        let kind = a.username.split('-').next().unwrap_or("").to_owned();
+        let n = data
+            .accounts
+            .iter()
+            .filter(|b| b.username.split('-').next() == Some(kind.as_str()))
+            .count();
+        if seen.insert(kind.clone()) {
+            let _ = writeln!(
+                out,
+                "  {:<28} {} ({} accounts of this kind)",
+                a.username, a.display_name, n
+            );
+        }
+    }
+    for example in [
+        "center-623027",
+        "center-623027202",
+        "leader-623027",
+        "handler-623027-police",
+    ] {
+        if let Some(a) = data.accounts.iter().find(|a| a.username == example) {
+            let _ = writeln!(out, "  {:<28} {}", a.username, a.display_name);
+        }
+    }
+}

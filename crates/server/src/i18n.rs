@@ -1,0 +1,182 @@
+//! The translation layer: Fluent bundles for Chinese (the default), Tibetan and English,
+//! compiled into the binary. Bidi isolation marks are off: they would show as stray characters
+//! in Chinese and Tibetan pages.
+
+use std::collections::HashMap;
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+use serde::Serialize;
+use unic_langid::LanguageIdentifier;
+
+/// A language of the user interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
+pub enum Lang {
+    #[default]
+    Zh,
+    Bo,
+    En,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 3] = [Lang::Zh, Lang::Bo, Lang::En];
+
+    /// The `?lang=` value and cookie value.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh",
+            Lang::Bo => "bo",
+            Lang::En => "en",
+        }
+    }
+
+    /// The HTML `lang` attribute.
+    pub fn html_lang(self) -> &'static str {
+        match self {
+            Lang::Zh => "zh-CN",
+            Lang::Bo => "bo",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language's own name, for the switcher.
+    pub fn own_name(self) -> &'static str {
+        match self {
+            Lang::Zh => "中文",
+            Lang::Bo => "བོད་ཡིག",
+            Lang::En => "English",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "zh" | "zh-cn" | "zh_cn" | "zh-hans" => Some(Lang::Zh),
+            "bo" | "bo-cn" => Some(Lang::Bo),
+            "en" | "en-us" | "en-gb" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+const SOURCES: [(Lang, &str, &str); 3] = [
+    (Lang::Zh, "zh-CN", include_str!("../i18n/zh-CN.ftl")),
+    (Lang::Bo, "bo", include_str!("../i18n/bo.ftl")),
+    (Lang::En, "en", include_str!("../i18n/en.ftl")),
+];
+
+/// All bundles; a message missing in Tibetan or English falls back to Chinese.
+pub struct I18n {
+    bundles: HashMap<Lang, FluentBundle<FluentResource>>,
+}
+
+impl I18n {
+    /// Parse the embedded `.ftl` files. A syntax error in them is a build defect: the test
+    /// `every_message_parses` catches it before release.
+    pub fn load() -> I18n {
+        let mut bundles = HashMap::new();
+        for (lang, tag, src) in SOURCES {
+            let id: LanguageIdentifier = tag.parse().expect("valid language tag");
+            let mut bundle = FluentBundle::new_concurrent(vec![id]);
+            bundle.set_use_isolating(false);
+            let res = match FluentResource::try_new(src.to_owned()) {
+                Ok(r) => r,
+                Err((r, errors)) => {
+                    tracing::error!(lang = tag, ?errors, "translation file has errors");
+                    r
+                }
+            };
+            if let Err(errors) = bundle.add_resource(res) {
+                tracing::error!(lang = tag, ?errors, "duplicate translation messages");
+            }
+            bundles.insert(lang, bundle);
+        }
+        I18n { bundles }
+    }
+
+    /// The message `key` in `lang`, falling back to Chinese, then to the key itself.
+    pub fn t(&self, lang: Lang, key: &str) -> String {
+        self.format(lang, key, None)
+    }
+
+    /// The message `key` with arguments.
+    pub fn t_args(&self, lang: Lang, key: &str, args: &[(&str, String)]) -> String {
+        let mut fa = FluentArgs::new();
+        for (k, v) in args {
+            fa.set(*k, v.clone());
+        }
+        self.format(lang, key, Some(&fa))
+    }
+
+    fn format(&self, lang: Lang, key: &str, args: Option<&FluentArgs>) -> String {
+        for l in [lang, Lang::Zh] {
+            let Some(bundle) = self.bundles.get(&l) else {
+                continue;
+            };
+            if let Some(pattern) = bundle.get_message(key).and_then(|m| m.value()) {
+                let mut errors = vec![];
+                return bundle
+                    .format_pattern(pattern, args, &mut errors)
+                    .into_owned();
+            }
+        }
+        key.to_owned()
+    }
+
+    /// Keys present in Chinese but missing in `lang`.
+    pub fn missing(&self, lang: Lang) -> Vec<String> {
+        let Some(zh) = self.bundles.get(&Lang::Zh) else {
+            return vec![];
+        };
+        let Some(other) = self.bundles.get(&lang) else {
+            return vec!["<bundle>".into()];
+        };
+        let src = SOURCES
+            .iter()
+            .find(|s| s.0 == Lang::Zh)
+            .map(|s| s.2)
+            .unwrap_or("");
+        src.lines()
+            .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+            .filter(|k| !k.starts_with('#') && !k.is_empty())
+            .filter(|k| zh.has_message(k) && !other.has_message(k))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_message_parses_and_english_is_complete() {
+        for (_, tag, src) in SOURCES {
+            assert!(
+                FluentResource::try_new(src.to_owned()).is_ok(),
+                "{tag} has syntax errors"
+            );
+        }
+        let i = I18n::load();
+        assert_eq!(i.missing(Lang::En), Vec::<String>::new());
+        assert_eq!(i.t(Lang::Zh, "app-name"), "格桑");
+        assert!(
+            !i.t(Lang::En, "nav-home").contains('\u{2068}'),
+            "no bidi isolation marks"
+        );
+    }
+
+    #[test]
+    fn tibetan_strings_use_tibetan_unicode_only() {
+        let src = SOURCES.iter().find(|s| s.0 == Lang::Bo).unwrap().2;
+        for line in src.lines().filter(|l| l.contains(" = ")) {
+            let value = line.split_once(" = ").unwrap().1;
+            for ch in value.chars() {
+                let cp = ch as u32;
+                assert!(
+                    !(0xF0000..=0x10FFFF).contains(&cp) && !(0xE000..=0xF8FF).contains(&cp),
+                    "private-use character in {line}"
+                );
+            }
+        }
+    }
+}

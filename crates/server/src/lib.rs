@@ -1,0 +1,19 @@
+//! Gesang's server: pages, JSON API, authentication, the demo loader and the command line.
+//!
+//! Every door (page, API) parses its input and calls an action in [`actions`]; actions check
+//! scope through [`auth::Caller`], call the pure rules in `domain` and persist through `store`.
+
+pub mod actions;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod i18n;
+pub mod map;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+
+pub use routes::router;
+pub use state::AppState;

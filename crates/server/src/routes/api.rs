@@ -1,0 +1,246 @@
+//! The JSON API under `/api/v1`: thin handlers that parse, call an action, and render.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use store::account::SessionKind;
+
+use crate::actions;
+use crate::actions::people::{HouseholdView, MemberView, UnitView};
+use crate::actions::territory::{TerritoryView, parse_code};
+use crate::auth::{ApiCaller, ClientIp};
+use crate::error::{AppError, AppResult, ErrorBody};
+use crate::routes::extract::{ApiJson, ApiQuery};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct TokenRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TokenResponse {
+    /// Send as `Authorization: Bearer <token>`.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Exchange a user name and password for a bearer token.
+#[utoipa::path(post, path = "/api/v1/auth/token", tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, body = TokenResponse),
+        (status = 401, body = ErrorBody, description = "wrong user name or password"),
+        (status = 429, body = ErrorBody, description = "too many failed attempts"),
+    ))]
+pub async fn create_token(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> AppResult<Json<TokenResponse>> {
+    let s = actions::auth::sign_in(
+        &state,
+        &req.username,
+        &req.password,
+        SessionKind::Api,
+        client,
+    )
+    .await?;
+    Ok(Json(TokenResponse {
+        token: s.token,
+        expires_at: s.expires_at,
+    }))
+}
+
+/// Revoke the bearer token of this request.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    _caller: ApiCaller,
+    headers: axum::http::HeaderMap,
+) -> AppResult<StatusCode> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    actions::auth::sign_out(&state, token.trim()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MeResponse {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    /// `admin, leader, center_operator, department_handler, grid_worker, household_head`.
+    pub roles: Vec<String>,
+    /// The territory code this account sees and acts on (and everything below it).
+    pub scope: String,
+    pub scope_name: String,
+    pub scope_level: String,
+    pub unit: Option<String>,
+}
+
+/// The signed-in account, its roles and its territory scope.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth",
+    security(("bearer" = [])),
+    responses((status = 200, body = MeResponse), (status = 401, body = ErrorBody)))]
+pub async fn me(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> AppResult<Json<MeResponse>> {
+    let home = caller.home();
+    let node = actions::territory::node(&state, &home).await?;
+    let p = caller.principal;
+    Ok(Json(MeResponse {
+        id: p.account_id,
+        username: p.username,
+        display_name: p.display_name,
+        roles: vec![p.role.as_str().to_owned()],
+        scope: p.scope.to_string(),
+        scope_name: node.name,
+        scope_level: node.level.as_str().to_owned(),
+        unit: p.unit,
+    }))
+}
+
+/// A territory node with its children, outline and subtree counts.
+#[utoipa::path(get, path = "/api/v1/territories/{code}", tag = "territory",
+    security(("bearer" = [])),
+    params(("code" = String, Path, description = "territory code, e.g. 623027")),
+    responses(
+        (status = 200, body = TerritoryView),
+        (status = 403, body = ErrorBody, description = "outside the caller's scope"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "not a territory code"),
+    ))]
+pub async fn get_territory(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(code): Path<String>,
+) -> AppResult<Json<TerritoryView>> {
+    let code = parse_code("code", &code)?;
+    Ok(Json(
+        actions::territory::get_territory(&state, &caller, &code).await?,
+    ))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct TerritoryParam {
+    /// Territory code.
+    pub territory: String,
+}
+
+/// The units attached to a node: its centre, its departments, or its grid unit.
+#[utoipa::path(get, path = "/api/v1/units", tag = "territory",
+    security(("bearer" = [])),
+    params(TerritoryParam),
+    responses((status = 200, body = [UnitView]), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_units(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<TerritoryParam>,
+) -> AppResult<Json<Vec<UnitView>>> {
+    let code = caller.scoped(&parse_code("territory", &q.territory)?)?;
+    actions::territory::node(&state, &code).await?;
+    Ok(Json(actions::people::units_at(&state, &code).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct HouseholdsParams {
+    /// Territory code; households of this node and below.
+    pub territory: String,
+    /// Opaque cursor from the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1–500 (default 100).
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HouseholdPage {
+    pub items: Vec<HouseholdView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Households below a node, with personal data masked unless the role needs it.
+#[utoipa::path(get, path = "/api/v1/households", tag = "people",
+    security(("bearer" = [])),
+    params(HouseholdsParams),
+    responses((status = 200, body = HouseholdPage), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn list_households(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<HouseholdsParams>,
+) -> AppResult<Json<HouseholdPage>> {
+    let code = caller.scoped(&parse_code("territory", &q.territory)?)?;
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(AppError::unprocessable(
+            "limit",
+            "limit must be between 1 and 500",
+        ));
+    }
+    let after = match q.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .ok_or_else(|| AppError::unprocessable("cursor", "not a cursor from this API"))?,
+    };
+    let items = actions::people::households(&state, &caller, &code, after, limit).await?;
+    let next_cursor = if items.len() as i64 == limit {
+        items.last().map(|h| h.id.to_string())
+    } else {
+        None
+    };
+    Ok(Json(HouseholdPage { items, next_cursor }))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct SearchParams {
+    /// Name, or the start of it.
+    pub q: String,
+    /// Territory code to search in (default: the caller's scope).
+    pub territory: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PeopleSearchResponse {
+    pub households: Vec<HouseholdView>,
+    pub members: Vec<MemberView>,
+}
+
+/// Search households (by the head's name) and members (by name) in the caller's territory.
+#[utoipa::path(get, path = "/api/v1/people", tag = "people",
+    security(("bearer" = [])),
+    params(SearchParams),
+    responses((status = 200, body = PeopleSearchResponse), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn search_people(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<SearchParams>,
+) -> AppResult<Json<PeopleSearchResponse>> {
+    let within = match &q.territory {
+        Some(t) => caller.scoped(&parse_code("territory", t)?)?,
+        None => caller.home(),
+    };
+    let term = q.q.trim();
+    if term.is_empty() || term.chars().count() > 50 {
+        return Err(AppError::unprocessable(
+            "q",
+            "give 1 to 50 characters to search for",
+        ));
+    }
+    let (households, members) = actions::people::search(&state, &caller, &within, term, 50).await?;
+    Ok(Json(PeopleSearchResponse {
+        households,
+        members,
+    }))
+}

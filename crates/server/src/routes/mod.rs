@@ -1,0 +1,123 @@
+//! The router: every door of Gesang and the layers around it.
+
+pub mod api;
+pub mod extract;
+pub mod openapi;
+pub mod pages;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::csrf::CsrfLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Largest JSON body the API accepts.
+pub const MAX_JSON_BODY: usize = 1024 * 1024;
+
+/// Build the whole application.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/token", post(api::create_token))
+        .route("/auth/logout", post(api::revoke_token))
+        .route("/me", get(api::me))
+        .route("/territories/{code}", get(api::get_territory))
+        .route("/units", get(api::list_units))
+        .route("/households", get(api::list_households))
+        .route("/people", get(api::search_people))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(api_not_found)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
+
+    let pages = pages::router().layer(CsrfLayer::new());
+
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(pages)
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(CatchPanicLayer::custom(panic_response))
+                .layer(TraceLayer::new_for_http())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Duration::from_secs(60),
+                ))
+                .layer(CompressionLayer::new())
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_FRAME_OPTIONS,
+                    HeaderValue::from_static("DENY"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::REFERRER_POLICY,
+                    HeaderValue::from_static("same-origin"),
+                ))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(
+                        "default-src 'self'; img-src 'self' data:; style-src 'self'; \
+                         script-src 'self'; object-src 'none'; base-uri 'none'; \
+                         form-action 'self'; frame-ancestors 'none'",
+                    ),
+                )),
+        )
+}
+
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state
+        .metrics
+        .as_ref()
+        .map(|h| h.render())
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document(),
+    )
+        .into_response()
+}
+
+async fn api_not_found(uri: Uri) -> AppError {
+    AppError::NotFound(format!("no API endpoint {}", uri.path()))
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    AppError::Internal("panic".into()).into_response()
+}

@@ -1,0 +1,45 @@
+//! The OpenAPI 3 document of the JSON API, generated from the handlers' annotations.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gesang API", description = "格桑: grassroots governance for Gannan's \"8+\" mechanism."),
+    paths(
+        api::create_token,
+        api::revoke_token,
+        api::me,
+        api::get_territory,
+        api::list_units,
+        api::list_households,
+        api::search_people,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-in and the current account"),
+        (name = "territory", description = "The territory tree and its units"),
+        (name = "people", description = "Households and members of the eight forces"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as JSON text, built once.
+pub fn document() -> &'static str {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|_| "{}".into()))
+}

@@ -1,0 +1,59 @@
+//! The state every request shares.
+
+use std::sync::Arc;
+
+use domain::clock::Clock;
+use store::Db;
+
+use crate::auth::LoginThrottle;
+use crate::i18n::I18n;
+
+/// Settings the running server needs (a subset of the command line).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub session_hours: u32,
+    pub secure_cookies: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            session_hours: 12,
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Shared by every request; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub i18n: Arc<I18n>,
+    pub throttle: Arc<LoginThrottle>,
+    pub settings: Arc<Settings>,
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        AppState {
+            db,
+            clock,
+            i18n: Arc::new(I18n::load()),
+            throttle: Arc::new(LoginThrottle::default()),
+            settings: Arc::new(settings),
+            metrics: None,
+        }
+    }
+}
+
+/// The wall clock: the one place Gesang reads the system time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}

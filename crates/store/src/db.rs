@@ -1,0 +1,179 @@
+//! The two backends behind one [`Db`]: connection set-up and the macros that run one body of
+//! query code against whichever pool is configured. This is the only file that matches on the
+//! backend.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::{Result, StoreError};
+
+/// Which database engine a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// The pools of the configured backend.
+///
+/// SQLite gets two pools: many readers, and a single writer whose transactions start with
+/// `BEGIN IMMEDIATE`, so that writers queue in-process instead of failing with `SQLITE_BUSY`.
+#[derive(Debug, Clone)]
+pub enum Pools {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pools: Pools,
+}
+
+/// Run `$body` with `$pool` bound to a pool for reading, on either backend.
+#[macro_export]
+macro_rules! on_read {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pools {
+            $crate::db::Pools::Sqlite { read, .. } => {
+                let $pool = read;
+                $body
+            }
+            $crate::db::Pools::Postgres(pg) => {
+                let $pool = pg;
+                $body
+            }
+        }
+    };
+}
+
+/// Run `$body` inside one write transaction bound to `$tx`, committing when it returns `Ok`.
+/// On SQLite the transaction takes the write lock up front (`BEGIN IMMEDIATE`).
+#[macro_export]
+macro_rules! on_write {
+    ($db:expr, $tx:ident => $body:expr) => {
+        match &$db.pools {
+            $crate::db::Pools::Sqlite { write, .. } => {
+                let mut txn = write.begin_with("BEGIN IMMEDIATE").await?;
+                let $tx = &mut txn;
+                let out = $body;
+                txn.commit().await?;
+                out
+            }
+            $crate::db::Pools::Postgres(pg) => {
+                let mut txn = pg.begin().await?;
+                let $tx = &mut txn;
+                let out = $body;
+                txn.commit().await?;
+                out
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Connect to `url` (`sqlite://…`, `postgres://…`), or to `<data_dir>/gesang.db` when no
+    /// URL is given. Creates the SQLite file and the data directory if they are missing.
+    pub async fn connect(url: Option<&str>, data_dir: &Path) -> Result<Db> {
+        match url {
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Self::connect_postgres(u).await
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                let opts = SqliteConnectOptions::from_str(u)
+                    .map_err(|e| StoreError::BadUrl(format!("{u}: {e}")))?;
+                Self::connect_sqlite(opts).await
+            }
+            Some(u) => Err(StoreError::BadUrl(format!(
+                "{u}: expected sqlite:… or postgres://…"
+            ))),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| {
+                    StoreError::BadUrl(format!("cannot create {}: {e}", data_dir.display()))
+                })?;
+                let opts = SqliteConnectOptions::new().filename(data_dir.join("gesang.db"));
+                Self::connect_sqlite(opts).await
+            }
+        }
+    }
+
+    async fn connect_sqlite(opts: SqliteConnectOptions) -> Result<Db> {
+        let opts = opts
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Durable: every commit is fsynced. Throughput comes from batching, not from
+            // weaker durability.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-65536");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts.read_only(true))
+            .await?;
+        Ok(Db {
+            pools: Pools::Sqlite { read, write },
+        })
+    }
+
+    async fn connect_postgres(url: &str) -> Result<Db> {
+        let opts = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        Ok(Db {
+            pools: Pools::Postgres(pool),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Sqlite { .. } => Backend::Sqlite,
+            Pools::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_read!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Close every connection (graceful shutdown; on SQLite this checkpoints the WAL).
+    pub async fn close(&self) {
+        match &self.pools {
+            Pools::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pools::Postgres(pg) => pg.close().await,
+        }
+    }
+}

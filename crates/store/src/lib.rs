@@ -1,0 +1,22 @@
+//! Gesang's database layer: one code path for SQLite (embedded, the default) and PostgreSQL.
+//!
+//! [`Db`] holds the pool of one backend; every query is written once, with `$n` placeholders
+//! that both backends accept, and runs through the [`on_read!`] / [`on_write!`] macros of
+//! [`db`], the one place where the backend is matched. Migrations live in two folders with
+//! identical names and are embedded in the binary ([`migrate`]).
+
+#[macro_use]
+pub mod db;
+pub mod account;
+pub mod bulk;
+pub mod error;
+pub mod migrate;
+pub mod people;
+pub mod territory;
+pub mod testing;
+
+pub use db::{Backend, Db};
+pub use error::StoreError;
+
+/// Result type of every store call.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,111 @@
+//! Embedded schema migrations: the same names in `migrations/sqlite` and
+//! `migrations/postgres`, applied in order, each once, each in its own transaction.
+
+use chrono::Utc;
+use sqlx::Row;
+
+use crate::{Db, Result, StoreError};
+
+/// One migration: its name and its SQL for each backend.
+pub struct Migration {
+    pub name: &'static str,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+macro_rules! migration {
+    ($name:literal) => {
+        Migration {
+            name: $name,
+            sqlite: include_str!(concat!("../migrations/sqlite/", $name, ".sql")),
+            postgres: include_str!(concat!("../migrations/postgres/", $name, ".sql")),
+        }
+    };
+}
+
+/// Every migration, in the order it is applied. A new migration is a pair of files and a line here.
+pub const MIGRATIONS: &[Migration] = &[migration!("0001_spine")];
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    name TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)";
+
+impl Db {
+    /// Apply the migrations this database has not seen yet; returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
+        on_write!(self, tx => {
+            sqlx::query(CREATE_LEDGER).execute(&mut **tx).await?;
+        });
+        let applied: Vec<String> = on_read!(self, pool => {
+            sqlx::query("SELECT name FROM schema_migrations ORDER BY name")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| r.try_get::<String, _>("name"))
+                .collect::<Result<_, _>>()?
+        });
+        for name in &applied {
+            if !MIGRATIONS.iter().any(|m| m.name == name) {
+                return Err(StoreError::UnknownMigration(name.clone()));
+            }
+        }
+        let backend = self.backend();
+        let mut count = 0;
+        for m in MIGRATIONS
+            .iter()
+            .filter(|m| !applied.iter().any(|a| a == m.name))
+        {
+            let sql = match backend {
+                crate::Backend::Sqlite => m.sqlite,
+                crate::Backend::Postgres => m.postgres,
+            };
+            let name = m.name;
+            let wrap = |source| StoreError::Migration { name, source };
+            on_write!(self, tx => {
+                sqlx::raw_sql(sql).execute(&mut **tx).await.map_err(wrap)?;
+                sqlx::query("INSERT INTO schema_migrations (name, applied_at) VALUES ($1, $2)")
+                    .bind(name)
+                    .bind(Utc::now().to_rfc3339())
+                    .execute(&mut **tx)
+                    .await?;
+            });
+            tracing::info!(
+                migration = name,
+                backend = backend.as_str(),
+                "applied migration"
+            );
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// Tables and their columns (lower case, sorted), for the parity test and diagnostics.
+    pub async fn schema(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let rows: Vec<(String, String)> = on_read!(self, pool => {
+            let sql = match self.backend() {
+                crate::Backend::Sqlite => "SELECT m.name AS t, p.name AS c FROM sqlite_master m \
+                    JOIN pragma_table_info(m.name) p WHERE m.type = 'table' \
+                    AND m.name NOT LIKE 'sqlite_%' ORDER BY 1, 2",
+                crate::Backend::Postgres => "SELECT table_name::text AS t, column_name::text AS c \
+                    FROM information_schema.columns WHERE table_schema = current_schema() \
+                    ORDER BY 1, 2",
+            };
+            sqlx::query(sql)
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("t")?, r.try_get("c")?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        });
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        for (t, c) in rows {
+            let (t, c) = (t.to_lowercase(), c.to_lowercase());
+            match out.last_mut() {
+                Some((last, cols)) if *last == t => cols.push(c),
+                _ => out.push((t, vec![c])),
+            }
+        }
+        Ok(out)
+    }
+}

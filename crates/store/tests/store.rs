@@ -1,0 +1,411 @@
+//! The store contract suite: the same tests on SQLite (always) and on PostgreSQL (when
+//! `TEST_DATABASE_URL` is set).
+
+use std::collections::BTreeSet;
+
+use chrono::{TimeZone, Utc};
+use domain::account::Role;
+use domain::people::{Gender, Household, Member, Unit, UnitKind};
+use domain::{Level, TerritoryCode};
+use store::Db;
+use store::account::{NewAccount, SessionKind};
+use store::migrate::MIGRATIONS;
+use store::territory::TerritoryRecord;
+use store::testing;
+
+fn code(s: &str) -> TerritoryCode {
+    TerritoryCode::parse(s).unwrap()
+}
+
+fn node(c: &str, name: &str) -> TerritoryRecord {
+    let c = code(c);
+    TerritoryRecord {
+        parent: c.parent(),
+        level: c.level(),
+        code: c,
+        name: name.into(),
+        name_bo: None,
+        geometry: None,
+        geometry_source: None,
+        center: None,
+    }
+}
+
+/// A tiny tree: prefecture, one county, township, village, two grids, a group in each.
+async fn seed(db: &Db) {
+    let nodes = vec![
+        node("623000", "甘南藏族自治州"),
+        node("623027", "夏河县"),
+        node("623027202", "达麦乡"),
+        node("623027202201", "达麦村"),
+        node("623027202201001", "达麦村第1网格"),
+        node("623027202201001001", "第1联防组"),
+        node("623027202201002", "达麦村第2网格"),
+        node("623027202201002001", "第2联防组"),
+        node("623026", "碌曲县"),
+    ];
+    assert_eq!(db.insert_territories(nodes).await.unwrap(), 9);
+    let units = vec![
+        Unit {
+            code: "623027".into(),
+            name: "夏河县综治中心".into(),
+            kind: UnitKind::Center,
+            territory: code("623027"),
+        },
+        Unit {
+            code: "623027-police".into(),
+            name: "夏河县公安局".into(),
+            kind: UnitKind::Department,
+            territory: code("623027"),
+        },
+        Unit {
+            code: "623027202201001".into(),
+            name: "达麦村第1网格".into(),
+            kind: UnitKind::Grid,
+            territory: code("623027202201001"),
+        },
+    ];
+    db.insert_units(&units).await.unwrap();
+    let members = vec![Member {
+        id: 1,
+        name: "索南扎西".into(),
+        gender: Gender::Male,
+        phone: "13800000001".into(),
+        forces: vec![domain::people::Force::Cadres],
+        unit: "623027202201001".into(),
+        territory: code("623027202201001"),
+        title: "网格员".into(),
+    }];
+    db.insert_members(&members).await.unwrap();
+    let households: Vec<Household> = (1..=25)
+        .map(|i| Household {
+            id: i,
+            group: if i <= 20 {
+                Some(code(if i <= 10 {
+                    "623027202201001001"
+                } else {
+                    "623027202201002001"
+                }))
+            } else {
+                None
+            },
+            grid: code(if i <= 10 || i > 20 {
+                "623027202201001"
+            } else {
+                "623027202201002"
+            }),
+            head_name: format!("才让{i}"),
+            address: format!("夏河县达麦乡达麦村{i}号"),
+            phone: format!("139{i:08}"),
+            id_number: format!("62302719800101{i:04}"),
+            residents: vec![],
+            care: i % 5 == 0,
+            location: None,
+        })
+        .collect();
+    assert_eq!(db.insert_households(&households).await.unwrap(), 25);
+}
+
+async fn with_db<F, Fut>(name: &str, f: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (db, t) = testing::fresh(name).await.expect("fresh database");
+    f(db.clone()).await;
+    db.close().await;
+    testing::remove(t).await;
+}
+
+#[test]
+fn migrations_have_the_same_names_in_both_folders() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let list = |sub: &str| -> BTreeSet<String> {
+        std::fs::read_dir(format!("{dir}/{sub}"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect()
+    };
+    let sqlite = list("sqlite");
+    assert_eq!(sqlite, list("postgres"));
+    let embedded: BTreeSet<String> = MIGRATIONS
+        .iter()
+        .map(|m| format!("{}.sql", m.name))
+        .collect();
+    assert_eq!(
+        sqlite, embedded,
+        "every migration file is embedded, and only those"
+    );
+}
+
+#[tokio::test]
+async fn migrations_yield_the_expected_tables_and_are_idempotent() {
+    with_db("store_migrate", |db| async move {
+        assert_eq!(db.migrate().await.unwrap(), 0, "second run applies nothing");
+        let schema = db.schema().await.unwrap();
+        let tables: Vec<&str> = schema.iter().map(|(t, _)| t.as_str()).collect();
+        for t in [
+            "territories",
+            "territory_counts",
+            "units",
+            "members",
+            "households",
+            "group_heads",
+            "monasteries",
+            "enterprises",
+            "pairings",
+            "accounts",
+            "sessions",
+            "schema_migrations",
+        ] {
+            assert!(tables.contains(&t), "missing table {t} in {tables:?}");
+        }
+    })
+    .await;
+}
+
+/// Both backends yield the same tables and columns: compare against the other backend's
+/// schema recorded in a fresh SQLite database (always available).
+#[tokio::test]
+async fn both_backends_have_the_same_columns() {
+    with_db("store_parity", |db| async move {
+        let here = db.schema().await.unwrap();
+        let dir = std::env::temp_dir().join(format!("gesang_parity_{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lite = Db::connect(None, &dir).await.unwrap();
+        lite.migrate().await.unwrap();
+        let there = lite.schema().await.unwrap();
+        lite.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(here, there);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn territory_reads_and_counts_roll_up() {
+    with_db("store_territory", |db| async move {
+        seed(&db).await;
+        assert!(db.has_territory().await.unwrap());
+        let t = db.territory(&code("623027202")).await.unwrap().unwrap();
+        assert_eq!(t.name, "达麦乡");
+        assert_eq!(t.level, Level::Township);
+        assert_eq!(t.parent, Some(code("623027")));
+        assert!(db.territory(&code("623099")).await.unwrap().is_none());
+        let kids = db.territory_child_codes(&code("623000")).await.unwrap();
+        assert_eq!(kids, vec![code("623026"), code("623027")]);
+
+        db.recompute_counts().await.unwrap();
+        let c = db.territory_counts(&code("623000")).await.unwrap();
+        assert_eq!((c.households, c.members, c.groups, c.grids), (25, 1, 2, 2));
+        let g1 = db.territory_counts(&code("623027202201001")).await.unwrap();
+        assert_eq!(g1.households, 15, "10 grouped + 5 ungrouped in grid 1");
+        assert_eq!(g1.groups, 1);
+        let other = db.territory_counts(&code("623026")).await.unwrap();
+        assert_eq!(other.households, 0);
+        // Recomputing is idempotent.
+        db.recompute_counts().await.unwrap();
+        assert_eq!(db.territory_counts(&code("623000")).await.unwrap(), c);
+
+        let grids = db
+            .territories_at_level(&code("623027"), Level::Grid, false)
+            .await
+            .unwrap();
+        assert_eq!(grids.len(), 2);
+        let found = db
+            .search_territories(&code("623000"), "达麦", 10)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 4, "township, village and two grids: {found:?}");
+        let none = db
+            .search_territories(&code("623026"), "达麦", 10)
+            .await
+            .unwrap();
+        assert!(none.is_empty(), "search stays inside the subtree");
+        let pct = db
+            .search_territories(&code("623000"), "%", 10)
+            .await
+            .unwrap();
+        assert!(pct.is_empty(), "LIKE wildcards are escaped");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn people_are_listed_and_searched_by_subtree() {
+    with_db("store_people", |db| async move {
+        seed(&db).await;
+        let page1 = db
+            .households_in(&code("623027202201001"), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(page1.len(), 10);
+        let page2 = db
+            .households_in(&code("623027202201001"), page1[9].id, 10)
+            .await
+            .unwrap();
+        assert_eq!(page2.len(), 5);
+        assert!(page2.iter().all(|h| h.id > page1[9].id));
+        assert_eq!(
+            db.households_in(&code("623026"), 0, 10)
+                .await
+                .unwrap()
+                .len(),
+            0
+        );
+        let found = db
+            .search_households(&code("623027"), "才让1", 50)
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 11, "才让1 and 才让10-19");
+        let m = db
+            .search_members(&code("623027"), "索南", 10)
+            .await
+            .unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].unit_name, "达麦村第1网格");
+        assert_eq!(m[0].forces, vec!["cadres"]);
+        assert!(
+            db.search_members(&code("623026"), "索南", 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let units = db.units_at(&code("623027")).await.unwrap();
+        assert_eq!(
+            units.iter().map(|u| u.code.as_str()).collect::<Vec<_>>(),
+            ["623027", "623027-police"]
+        );
+        assert!(db.unit("623027-police").await.unwrap().is_some());
+        assert!(db.unit("nope").await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_conflicts_and_nothing_half_written() {
+    with_db("store_dup", |db| async move {
+        seed(&db).await;
+        let err = db
+            .insert_territories(vec![node("623027", "again")])
+            .await
+            .unwrap_err();
+        assert!(err.is_unique_violation(), "{err}");
+        // A batch with one bad row writes nothing.
+        let err = db
+            .insert_territories(vec![node("623025", "迭部县"), node("623027", "dup")])
+            .await
+            .unwrap_err();
+        assert!(err.is_unique_violation());
+        assert!(db.territory(&code("623025")).await.unwrap().is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sessions_expire_and_revoke() {
+    with_db("store_sessions", |db| async move {
+        seed(&db).await;
+        let t0 = Utc.with_ymd_and_hms(2026, 11, 26, 8, 0, 0).unwrap();
+        db.insert_accounts(
+            vec![NewAccount {
+                id: 1,
+                username: "center-623027".into(),
+                password_hash: "x".into(),
+                display_name: "夏河县综治中心".into(),
+                role: Role::CenterOperator,
+                scope: code("623027"),
+                unit: Some("623027".into()),
+                member: None,
+            }],
+            t0,
+        )
+        .await
+        .unwrap();
+        let creds = db.credentials("center-623027").await.unwrap().unwrap();
+        assert_eq!(creds.principal.role, Role::CenterOperator);
+        assert!(db.credentials("nobody").await.unwrap().is_none());
+        let exp = t0 + chrono::Duration::hours(12);
+        db.create_session("h1", 1, SessionKind::Api, "c1", t0, exp)
+            .await
+            .unwrap();
+        assert!(
+            db.session("h1", SessionKind::Api, t0)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            db.session("h1", SessionKind::Web, t0)
+                .await
+                .unwrap()
+                .is_none(),
+            "kinds do not mix"
+        );
+        assert!(
+            db.session("h1", SessionKind::Api, exp)
+                .await
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        db.revoke_session("h1", t0).await.unwrap();
+        assert!(
+            db.session("h1", SessionKind::Api, t0)
+                .await
+                .unwrap()
+                .is_none(),
+            "revoked"
+        );
+        db.create_session("h2", 1, SessionKind::Web, "c2", t0, exp)
+            .await
+            .unwrap();
+        assert_eq!(db.revoke_sessions_of(1, t0).await.unwrap(), 1);
+        assert_eq!(
+            db.purge_sessions(exp + chrono::Duration::seconds(1))
+                .await
+                .unwrap(),
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_queue_instead_of_failing() {
+    with_db("store_concurrent", |db| async move {
+        seed(&db).await;
+        let mut tasks = Vec::new();
+        for i in 0..16i64 {
+            let db = db.clone();
+            tasks.push(tokio::spawn(async move {
+                let c = format!("62302720220100{}", 3 + i % 7);
+                let _ = c;
+                db.insert_households(&[Household {
+                    id: 1000 + i,
+                    group: None,
+                    grid: code("623027202201002"),
+                    head_name: format!("并发{i}"),
+                    address: "x".into(),
+                    phone: "1".into(),
+                    id_number: "1".into(),
+                    residents: vec![],
+                    care: false,
+                    location: None,
+                }])
+                .await
+            }));
+        }
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap(), 1);
+        }
+        assert_eq!(
+            db.search_households(&code("623000"), "并发", 100)
+                .await
+                .unwrap()
+                .len(),
+            16
+        );
+    })
+    .await;
+}
