@@ -19,7 +19,8 @@ use rand::{Rng as _, SeedableRng};
 use rand_pcg::Pcg64Mcg;
 
 use crate::account::Role;
-use crate::gannan::VillageKind;
+use crate::gannan::{self, VillageKind};
+use crate::partition::Cell;
 use crate::people::{
     Enterprise, Force, Gender, Household, Member, Monastery, Pairing, PairingKind, PairingSubject,
     PairingTarget, Resident, TOWNSHIP_DEPARTMENTS, UPPER_DEPARTMENTS, Unit, UnitKind,
@@ -122,7 +123,7 @@ pub struct DemoData {
 
 /// Generate the demo data set. Deterministic: the same scale gives the same data every time.
 pub fn generate(scale: Scale) -> DemoData {
-    let territory = source::territory();
+    let territory = gannan::territory();
     let plan = Plan::new(territory);
     let mut g = Generator::new(&plan);
     for node in territory.iter().filter(|n| scale.includes(&n.code)) {
@@ -136,32 +137,9 @@ pub fn generate(scale: Scale) -> DemoData {
     g.out
 }
 
-// ---------------------------------------------------------------------------------------------
-// Where the real territory comes from.
-
-/// The real territory and generated grid shapes, from [`crate::gannan`].
-mod source {
-    use geo::{MultiPolygon, Point};
-
-    use crate::territory::Node;
-
-    /// Prefecture, counties, townships and villages, sorted by code.
-    pub(super) fn territory() -> &'static [Node] {
-        crate::gannan::territory()
-    }
-
-    /// `n` cells covering the village, in grid-code order: (seat, shape).
-    pub(super) fn grid_cells(village: &Node, n: usize) -> Vec<(Point<f64>, MultiPolygon<f64>)> {
-        crate::gannan::grid_cells(village, n)
-            .into_iter()
-            .map(|c| (c.seat, c.shape))
-            .collect()
-    }
-}
-
 /// The kind of a village-level unit (community, village committee, virtual area).
 fn village_kind(code: &TerritoryCode) -> VillageKind {
-    crate::gannan::village_kind(code).unwrap_or(VillageKind::VillageCommittee)
+    gannan::village_kind(code).unwrap_or(VillageKind::VillageCommittee)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -494,7 +472,7 @@ fn place_stem(short: &str) -> &str {
 // ---------------------------------------------------------------------------------------------
 // The plan: what is decided over the whole prefecture before any village is generated.
 
-/// Shares of the prefecture's households by county, from the 2020 census populations.
+/// Shares of the prefecture's households by county, roughly as the 2020 census populations.
 fn county_share(county: &str) -> f64 {
     match county {
         "623001" => 0.150,
@@ -752,7 +730,8 @@ fn plan_monasteries(
         let short = short_village_name(&v.name);
         let mut name = format!("{}寺", place_stem(&short));
         if !names.insert(name.clone()) {
-            name = format!("{}{}寺", place_stem(&short), "尕");
+            // Two villages of one name: the smaller monastery gets 尕 ("little").
+            name = format!("{}尕寺", place_stem(&short));
             names.insert(name.clone());
         }
         let mut rng = rng_for(v.code.as_str(), SALT_PLAN);
@@ -787,7 +766,6 @@ const UNGROUPED_SHARE: f64 = 0.003;
 /// The members and units of the county being generated, for pairings below it.
 #[derive(Default)]
 struct CountyState {
-    code: String,
     /// Department unit codes of the county.
     departments: Vec<String>,
     /// Cadres of the county's departments.
@@ -1083,7 +1061,6 @@ impl<'a> Generator<'a> {
             self.prefecture_departments = departments;
         } else {
             self.county = CountyState {
-                code,
                 departments,
                 cadres,
                 religious_cadres: religious,
@@ -1117,6 +1094,8 @@ impl<'a> Generator<'a> {
             "镇长"
         } else if place.ends_with("街道") {
             "街道办事处主任"
+        } else if place.ends_with('所') {
+            "所长"
         } else {
             "场长"
         };
@@ -1176,11 +1155,19 @@ impl<'a> Generator<'a> {
         } else {
             "县"
         };
+        // Townships have a people's congress of their own; street offices and farms do not.
+        let local = if place.ends_with('乡') {
+            "乡"
+        } else if place.ends_with('镇') {
+            "镇"
+        } else {
+            seat
+        };
         let deputy_titles = [
             "州人大代表".to_owned(),
             format!("{seat}人大代表"),
             format!("{seat}人大代表"),
-            "乡人大代表".to_owned(),
+            format!("{local}人大代表"),
             format!("{seat}政协委员"),
             "州政协委员".to_owned(),
             format!("{seat}党代表"),
@@ -1246,7 +1233,7 @@ impl<'a> Generator<'a> {
         let code = v.code.as_str();
         let total = self.plan.households.get(code).copied().unwrap_or(0);
         let n_grids = ((total + HOUSEHOLDS_PER_GRID / 2) / HOUSEHOLDS_PER_GRID).max(1);
-        let cells = source::grid_cells(node, n_grids as usize);
+        let cells = gannan::grid_cells(node, n_grids as usize);
         assert_eq!(cells.len(), n_grids as usize, "grid cells of {code}");
         let county = self.plan.short(&v.county);
         let township = self.plan.short(&code[..9]);
@@ -1257,7 +1244,7 @@ impl<'a> Generator<'a> {
             format!("{county}{township}{}", v.short)
         };
         let mut house_no = 0;
-        for (gi, (seat, shape)) in cells.into_iter().enumerate() {
+        for (gi, Cell { seat, shape }) in cells.into_iter().enumerate() {
             let grid_code = v.code.child_seq(gi as u32 + 1);
             let grid_name = format!("{}第{}网格", v.short, gi + 1);
             let size = total / n_grids + u32::from((gi as u32) < total % n_grids);
@@ -1269,8 +1256,14 @@ impl<'a> Generator<'a> {
             for _ in 0..size {
                 house_no += 1;
                 let address = format!("{address_prefix}{house_no}号");
-                let mut hh = household(&mut v.rng, &v.county, &v.mix, &address, &mut v.phones);
-                hh.grid = grid_code.clone();
+                let mut hh = household(
+                    &mut v.rng,
+                    &v.county,
+                    &v.mix,
+                    &grid_code,
+                    &address,
+                    &mut v.phones,
+                );
                 hh.location = Some(point_in(&mut place_rng, &shape, seat));
                 if chance(&mut v.rng, UNGROUPED_SHARE) {
                     ungrouped.push(hh);
@@ -1949,11 +1942,12 @@ fn group_sizes(rng: &mut Rng, households: usize) -> Vec<usize> {
 /// Number of residents: 1–7, mean 3.3.
 const HOUSEHOLD_SIZE_WEIGHTS: [u32; 7] = [12, 21, 25, 21, 12, 6, 3];
 
-/// A household (id, grid, group and location are set by the caller).
+/// A household of a grid (id, group and location are set by the caller).
 fn household(
     rng: &mut Rng,
     county: &str,
     mix: &[u32; 3],
+    grid: &TerritoryCode,
     address: &str,
     phones: &mut Phones,
 ) -> Household {
@@ -1967,7 +1961,7 @@ fn household(
     Household {
         id: 0,
         group: None,
-        grid: TerritoryCode::parse(county).expect("a county code"),
+        grid: grid.clone(),
         head_name: head.name.clone(),
         address: address.to_owned(),
         phone: phones.take(),
@@ -2252,7 +2246,12 @@ mod tests {
 
     #[test]
     fn households_sit_in_their_grid_and_group() {
-        let d = small();
+        for d in [small(), full()] {
+            households_sit_in(d);
+        }
+    }
+
+    fn households_sit_in(d: &DemoData) {
         let shapes: HashMap<&TerritoryCode, &MultiPolygon<f64>> = d
             .nodes
             .iter()
@@ -2515,6 +2514,7 @@ mod tests {
     #[test]
     fn generation_is_deterministic() {
         assert_eq!(&generate(Scale::Small), small());
+        assert!(generate(Scale::Full) == *full());
     }
 
     #[test]

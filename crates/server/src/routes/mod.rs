@@ -114,7 +114,7 @@ async fn openapi_json() -> Response {
 }
 
 async fn api_not_found(uri: Uri) -> AppError {
-    AppError::NotFound(format!("no API endpoint {}", uri.path()))
+    AppError::NotFound(format!("API endpoint {}", uri.path()))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
