@@ -175,21 +175,21 @@ where
 fn print_accounts(data: &DemoData) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "Demo accounts (password for all: {DEMO_PASSWORD}):");
-    let mut seen = std::collections::HashSet::new();
+    // First account of each kind, with how many there are.
+    let mut kinds: Vec<(&str, &domain::demo::DemoAccount, usize)> = Vec::new();
     for a in &data.accounts {
-        let kind = a.username.split('-').next().unwrap_or("").to_owned();
-        let n = data
-            .accounts
-            .iter()
-            .filter(|b| b.username.split('-').next() == Some(kind.as_str()))
-            .count();
-        if seen.insert(kind.clone()) {
-            let _ = writeln!(
-                out,
-                "  {:<28} {} ({} accounts of this kind)",
-                a.username, a.display_name, n
-            );
+        let kind = a.username.split('-').next().unwrap_or("");
+        match kinds.iter_mut().find(|(k, _, _)| *k == kind) {
+            Some((_, _, n)) => *n += 1,
+            None => kinds.push((kind, a, 1)),
         }
+    }
+    for (_, a, n) in kinds {
+        let _ = writeln!(
+            out,
+            "  {:<28} {} ({n} accounts of this kind)",
+            a.username, a.display_name
+        );
     }
     for example in [
         "center-623027",

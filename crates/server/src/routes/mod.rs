@@ -8,8 +8,9 @@ pub mod pages;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -50,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .layer(
             tower::ServiceBuilder::new()
                 .layer(CatchPanicLayer::custom(panic_response))
+                .layer(middleware::from_fn(record_metrics))
                 .layer(TraceLayer::new_for_http())
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -77,6 +79,25 @@ pub fn router(state: AppState) -> Router {
                     ),
                 )),
         )
+}
+
+/// Count requests and time them per route pattern (never per raw path: codes would explode
+/// the label set).
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("gesang_http_requests_total", &labels).increment(1);
+    metrics::histogram!("gesang_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    resp
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -534,7 +534,9 @@ async fn territory_inner(state: &AppState, ctx: &PageCtx, raw: &str) -> Result<R
     let code = caller.scoped(&code)?;
     let view = actions::territory::browse(state, &code).await?;
     let node = &view.node;
-    let svg = children_map(ctx, &view.children, &node.name);
+    // Where the children have no outlines (a grid's groups), draw the node's own outline.
+    let svg = children_map(ctx, &view.children, &node.name)
+        .or_else(|| children_map(ctx, &[(node.clone(), view.counts)], &node.name));
     let units = actions::people::units_at(state, &code).await?;
     let staff = if node.level >= Level::Township {
         actions::people::members_at(state, &code, 100).await?
