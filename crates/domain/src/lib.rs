@@ -5,6 +5,8 @@
 //! geometry, grid lookup, people and pairings, roles and scopes, and the demo data generator.
 
 pub mod account;
+pub mod calendar;
+pub mod category;
 pub mod clock;
 pub mod coord;
 pub mod demo;

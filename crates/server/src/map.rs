@@ -23,14 +23,7 @@ pub struct SvgMap {
     pub svg: String,
 }
 
-fn parse(geometry: &str) -> Option<MultiPolygon<f64>> {
-    let gj: geojson::Geometry = geometry.parse().ok()?;
-    match geo::Geometry::<f64>::try_from(gj).ok()? {
-        geo::Geometry::MultiPolygon(mp) => Some(mp),
-        geo::Geometry::Polygon(p) => Some(MultiPolygon(vec![p])),
-        _ => None,
-    }
-}
+use crate::actions::territory::parse_multipolygon as parse;
 
 const WIDTH: f64 = 800.0;
 

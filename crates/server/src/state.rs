@@ -33,6 +33,8 @@ pub struct AppState {
     pub throttle: Arc<LoginThrottle>,
     pub settings: Arc<Settings>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Grid outlines in an R-tree, built from the database on first use.
+    pub grid_index: Arc<tokio::sync::OnceCell<domain::locate::GridIndex>>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             throttle: Arc::new(LoginThrottle::default()),
             settings: Arc::new(settings),
             metrics: None,
+            grid_index: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! cross runtimes); every test then connects its own `Db` to that database.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use axum::Router;
@@ -30,40 +31,72 @@ const VILLAGE: &str = "623027202201";
 // ---------------------------------------------------------------------------------------------
 // Setup
 
-/// The URL of the demo database, created and loaded on first use.
-fn db_url() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        std::thread::spawn(|| {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a runtime for the demo load");
-            rt.block_on(async {
-                let t = store::testing::create("gesang_http")
-                    .await
-                    .expect("create the test database");
-                let db = Db::connect(Some(&t.url), std::path::Path::new("."))
-                    .await
-                    .expect("connect to the test database");
-                db.migrate().await.expect("migrate");
-                let clock = FixedClock::at(Utc.with_ymd_and_hms(2025, 1, 6, 2, 0, 0).unwrap());
-                server::demo::load(&db, Scale::Small, &clock)
-                    .await
-                    .expect("load the small demo");
-                db.close().await;
-                t.url
-            })
+/// The demo database, created and loaded on first use.
+fn test_db() -> &'static store::testing::TestDb {
+    static DB: OnceLock<store::testing::TestDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        on_own_runtime(async {
+            let t = store::testing::create("gesang_http")
+                .await
+                .expect("create the test database");
+            let db = Db::connect(Some(&t.url), std::path::Path::new("."))
+                .await
+                .expect("connect to the test database");
+            db.migrate().await.expect("migrate");
+            let clock = FixedClock::at(Utc.with_ymd_and_hms(2025, 1, 6, 2, 0, 0).unwrap());
+            server::demo::load(&db, Scale::Small, &clock)
+                .await
+                .expect("load the small demo");
+            db.close().await;
+            t
         })
-        .join()
-        .expect("the demo load thread panicked")
     })
+}
+
+fn db_url() -> &'static str {
+    &test_db().url
+}
+
+/// Run a future to completion in a thread with its own runtime.
+fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static) -> T {
+    std::thread::spawn(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(f)
+    })
+    .join()
+    .expect("the helper thread panicked")
+}
+
+/// Tests that have finished (each makes one [`App`]; its drop counts it).
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+
+/// Remove the demo database once every test of this file has finished. A filtered run
+/// (`cargo test -p server some_name`) never gets there and leaves it behind: harmless, it only
+/// takes space (about 15 MB on SQLite, 25 MB on PostgreSQL).
+fn test_finished() {
+    let total = include_str!("http.rs")
+        .lines()
+        .filter(|l| l.trim() == "#[tokio::test]")
+        .count();
+    if FINISHED.fetch_add(1, Ordering::SeqCst) + 1 == total {
+        let t = test_db().clone();
+        on_own_runtime(store::testing::remove(t));
+    }
 }
 
 /// One test's view of the server: its own pool, state and router.
 struct App {
     router: Router,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        test_finished();
+    }
 }
 
 /// A response with its body read.

@@ -142,3 +142,69 @@ pub fn level_key(level: Level) -> &'static str {
         Level::Group => "level-group",
     }
 }
+
+/// The grid index, built on first use from every grid outline in the database.
+pub async fn grid_index(state: &AppState) -> AppResult<&domain::locate::GridIndex> {
+    state
+        .grid_index
+        .get_or_try_init(|| async {
+            let root = TerritoryCode::parse(domain::gannan::PREFECTURE_CODE)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let grids = state
+                .db
+                .territories_at_level(&root, Level::Grid, true)
+                .await?;
+            let mut shapes = Vec::with_capacity(grids.len());
+            for g in grids {
+                let Some(text) = g.geometry else { continue };
+                let shape = parse_multipolygon(&text)
+                    .ok_or_else(|| AppError::Internal(format!("stored outline of {}", g.code)))?;
+                shapes.push((g.code, shape));
+            }
+            tracing::info!(grids = shapes.len(), "grid index built");
+            Ok(domain::locate::GridIndex::new(shapes))
+        })
+        .await
+}
+
+/// A stored GeoJSON outline as a geo MultiPolygon.
+pub fn parse_multipolygon(text: &str) -> Option<geo::MultiPolygon<f64>> {
+    let gj: geojson::Geometry = text.parse().ok()?;
+    match geo::Geometry::<f64>::try_from(gj).ok()? {
+        geo::Geometry::MultiPolygon(mp) => Some(mp),
+        geo::Geometry::Polygon(p) => Some(geo::MultiPolygon(vec![p])),
+        _ => None,
+    }
+}
+
+/// Where a point lies: its grid and the chain above it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct LocateView {
+    /// The point in WGS-84, after conversion from the datum it was sent in.
+    pub lng: f64,
+    pub lat: f64,
+    /// The grid containing the point, or null outside every grid of the prefecture.
+    pub grid: Option<String>,
+    /// The grid and its ancestors up to the prefecture, nearest first.
+    pub chain: Vec<String>,
+}
+
+/// Locate a point in the grid of the territory (point-in-polygon over an R-tree).
+pub async fn locate(state: &AppState, point: domain::coord::GeoPoint) -> AppResult<LocateView> {
+    let index = grid_index(state).await?;
+    let grid = index.locate(point.to_point()).cloned();
+    Ok(LocateView {
+        lng: point.lng(),
+        lat: point.lat(),
+        chain: grid
+            .as_ref()
+            .map(|g| {
+                g.ancestors_and_self()
+                    .into_iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        grid: grid.map(String::from),
+    })
+}

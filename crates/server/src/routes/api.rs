@@ -244,3 +244,37 @@ pub async fn search_people(
         members,
     }))
 }
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct LocateParams {
+    pub lng: f64,
+    pub lat: f64,
+    /// `wgs84` (phones, GPS; the default) or `gcj02` (Chinese web maps, WeChat).
+    pub datum: Option<String>,
+}
+
+/// Which grid a point lies in. GCJ-02 input is converted to WGS-84 first.
+#[utoipa::path(get, path = "/api/v1/locate", tag = "territory",
+    security(("bearer" = [])),
+    params(LocateParams),
+    responses((status = 200, body = actions::territory::LocateView), (status = 422, body = ErrorBody)))]
+pub async fn locate_point(
+    State(state): State<AppState>,
+    ApiCaller(_caller): ApiCaller,
+    ApiQuery(q): ApiQuery<LocateParams>,
+) -> AppResult<Json<actions::territory::LocateView>> {
+    use domain::coord::{Datum, GeoPoint};
+    let datum = match q.datum.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("") | Some("wgs84") => Datum::Wgs84,
+        Some("gcj02") => Datum::Gcj02,
+        Some(other) => {
+            return Err(AppError::unprocessable(
+                "datum",
+                format!("{other:?}: expected wgs84 or gcj02"),
+            ));
+        }
+    };
+    let point = GeoPoint::from_datum(q.lng, q.lat, datum)
+        .map_err(|e| AppError::unprocessable("lng/lat", e.to_string()))?;
+    Ok(Json(actions::territory::locate(&state, point).await?))
+}

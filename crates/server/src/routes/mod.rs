@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .route("/units", get(api::list_units))
         .route("/households", get(api::list_households))
         .route("/people", get(api::search_people))
+        .route("/locate", get(api::locate_point))
         .route("/openapi.json", get(openapi_json))
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));

@@ -16,6 +16,7 @@ use crate::routes::api;
         api::list_units,
         api::list_households,
         api::search_people,
+        api::locate_point,
     ),
     modifiers(&BearerAuth),
     tags(
