@@ -23,6 +23,8 @@ pub enum AppError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
     #[error("too many attempts, try again in {retry_after_s} s")]
@@ -65,6 +67,7 @@ impl AppError {
             AppError::Forbidden(_) | AppError::OutOfScope(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(e) if e.is_unique_violation() => StatusCode::CONFLICT,
@@ -81,6 +84,7 @@ impl AppError {
             AppError::OutOfScope(_) => "out_of_scope",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
+            AppError::MethodNotAllowed(_) => "method_not_allowed",
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Store(e) if e.is_unique_violation() => "conflict",

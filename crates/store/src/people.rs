@@ -63,6 +63,22 @@ macro_rules! household_from_row {
     }};
 }
 
+macro_rules! unit_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let kind: String = r.try_get("kind")?;
+        let t: String = r.try_get("territory")?;
+        Unit {
+            code: r.try_get("code")?,
+            name: r.try_get("name")?,
+            kind: UnitKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?,
+            territory: TerritoryCode::parse(&t)
+                .map_err(|e| StoreError::Corrupt(format!("unit territory {t}: {e}")))?,
+        }
+    }};
+}
+
 macro_rules! member_from_row {
     ($r:expr) => {{
         let r = $r;
@@ -275,20 +291,7 @@ impl Db {
             .bind(territory.as_str())
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    let kind: String = r.try_get("kind")?;
-                    let t: String = r.try_get("territory")?;
-                    Ok(Unit {
-                        code: r.try_get("code")?,
-                        name: r.try_get("name")?,
-                        kind: UnitKind::parse(&kind)
-                            .ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?,
-                        territory: TerritoryCode::parse(&t)
-                            .map_err(|e| StoreError::Corrupt(format!("unit territory {t}: {e}")))?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| Ok(unit_from_row!(r))).collect()
         })
     }
 
@@ -299,21 +302,10 @@ impl Db {
                 .bind(code)
                 .fetch_optional(pool)
                 .await?;
-            match row {
-                None => Ok(None),
-                Some(r) => {
-                    let kind: String = r.try_get("kind")?;
-                    let t: String = r.try_get("territory")?;
-                    Ok(Some(Unit {
-                        code: r.try_get("code")?,
-                        name: r.try_get("name")?,
-                        kind: UnitKind::parse(&kind)
-                            .ok_or_else(|| StoreError::Corrupt(format!("unit kind {kind}")))?,
-                        territory: TerritoryCode::parse(&t)
-                            .map_err(|e| StoreError::Corrupt(format!("unit territory {t}: {e}")))?,
-                    }))
-                }
-            }
+            Ok(match row {
+                None => None,
+                Some(r) => Some(unit_from_row!(&r)),
+            })
         })
     }
 

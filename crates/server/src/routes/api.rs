@@ -132,6 +132,7 @@ pub async fn get_territory(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TerritoryParam {
     /// Territory code.
     pub territory: String,
@@ -153,6 +154,7 @@ pub async fn list_units(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct HouseholdsParams {
     /// Territory code; households of this node and below.
     pub territory: String,
@@ -204,6 +206,7 @@ pub async fn list_households(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Name, or the start of it.
     pub q: String,
@@ -246,6 +249,7 @@ pub async fn search_people(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LocateParams {
     pub lng: f64,
     pub lat: f64,

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .route("/people", get(api::search_people))
         .route("/locate", get(api::locate_point))
         .route("/openapi.json", get(openapi_json))
+        .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
 
@@ -137,6 +138,10 @@ async fn openapi_json() -> Response {
 
 async fn api_not_found(uri: Uri) -> AppError {
     AppError::NotFound(format!("API endpoint {}", uri.path()))
+}
+
+async fn api_method_not_allowed(method: axum::http::Method, uri: Uri) -> AppError {
+    AppError::MethodNotAllowed(format!("{method} is not allowed on {}", uri.path()))
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
