@@ -19,6 +19,7 @@ pub enum Value {
     Date(NaiveDate),
     OptDate(Option<NaiveDate>),
     Time(DateTime<Utc>),
+    OptTime(Option<DateTime<Utc>>),
 }
 
 impl From<&str> for Value {
@@ -82,6 +83,7 @@ const MAX_BINDS: usize = 30_000;
 /// Rows per statement, whatever the width.
 const MAX_ROWS: usize = 1_000;
 
+#[macro_export]
 macro_rules! push_value {
     ($sep:expr, $v:expr) => {
         match $v {
@@ -95,6 +97,7 @@ macro_rules! push_value {
             Value::Date(x) => $sep.push_bind(x),
             Value::OptDate(x) => $sep.push_bind(x),
             Value::Time(x) => $sep.push_bind(x),
+            Value::OptTime(x) => $sep.push_bind(x),
         }
     };
 }

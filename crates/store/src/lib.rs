@@ -8,7 +8,9 @@
 #[macro_use]
 pub mod db;
 pub mod account;
+#[macro_use]
 pub mod bulk;
+pub mod cases;
 pub mod error;
 pub mod migrate;
 pub mod people;

@@ -409,3 +409,281 @@ async fn concurrent_writers_queue_instead_of_failing() {
     })
     .await;
 }
+
+mod cases {
+    use super::*;
+    use chrono::NaiveDate;
+    use store::cases::{
+        CaseFilter, CaseRecord, CounterChange, EventRecord, Inserted, NewCaseWrite, TimerRecord,
+        TransitionWrite,
+    };
+
+    fn t0() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
+    }
+
+    fn record(id: i64, key: Option<&str>) -> CaseRecord {
+        CaseRecord {
+            id,
+            code: format!("GN20261126{id:06}"),
+            status: "submitted".into(),
+            category: "attention.dispute.pasture".into(),
+            territory: "623027202201001".into(),
+            centre: "623027202201".into(),
+            handling_unit: "623027202201".into(),
+            handling_level: "village".into(),
+            urgency: "normal".into(),
+            channel: "field_app".into(),
+            title: None,
+            description: format!("草场纠纷 {id}"),
+            lng: Some(102.7),
+            lat: Some(34.9),
+            reporter_name: None,
+            reporter_phone: None,
+            reporter_account: None,
+            idempotency_key: key.map(str::to_owned),
+            created_at: t0(),
+            updated_at: t0(),
+            step: Some("accept".into()),
+            step_started_at: Some(t0()),
+            deadline: Some(t0() + chrono::Duration::hours(2)),
+            version: 1,
+            state: "{}".into(),
+        }
+    }
+
+    fn write(id: i64, key: Option<&str>, terms: &[&str]) -> NewCaseWrite {
+        NewCaseWrite {
+            record: record(id, key),
+            events: vec![EventRecord {
+                case_id: id,
+                seq: 1,
+                at: t0(),
+                action: "create".into(),
+                by_account: None,
+                by_role: None,
+                by_level: None,
+                from_status: None,
+                to_status: "submitted".into(),
+                body: "{}".into(),
+            }],
+            counters: vec![CounterChange {
+                unit: "623027202201".into(),
+                day: NaiveDate::from_ymd_opt(2026, 11, 26).unwrap(),
+                counter: "due_accept".into(),
+                delta: 1,
+            }],
+            terms: terms.iter().map(|s| s.to_string()).collect(),
+            timers: vec![TimerRecord {
+                case_id: id,
+                kind: "yellow_card".into(),
+                version: 1,
+                due_at: t0() + chrono::Duration::hours(2),
+            }],
+        }
+    }
+
+    #[tokio::test]
+    async fn numbers_are_handed_out_in_disjoint_blocks() {
+        with_db("store_numbers", |db| async move {
+            let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let db = db.clone();
+                tasks.push(tokio::spawn(async move {
+                    db.reserve_case_numbers(5, &[(day, 5)]).await
+                }));
+            }
+            let mut ids = Vec::new();
+            let mut seqs = Vec::new();
+            for t in tasks {
+                let (id, s) = t.await.unwrap().unwrap();
+                ids.extend(id..id + 5);
+                seqs.extend(s[0]..s[0] + 5);
+            }
+            ids.sort();
+            seqs.sort();
+            assert_eq!(ids, (1..=40).collect::<Vec<_>>());
+            assert_eq!(seqs, (1..=40).collect::<Vec<_>>());
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn cases_insert_once_per_idempotency_key_and_are_found() {
+        with_db("store_cases", |db| async move {
+            seed(&db).await;
+            let out = db
+                .insert_cases(vec![
+                    write(1, Some("k1"), &["草场", "纠纷"]),
+                    write(2, None, &["纠纷"]),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(out, vec![Inserted::New(1), Inserted::New(2)]);
+            let again = db
+                .insert_cases(vec![write(3, Some("k1"), &["x"])])
+                .await
+                .unwrap();
+            assert_eq!(again, vec![Inserted::Existing(1)]);
+            assert!(
+                db.case_by_id(3).await.unwrap().is_none(),
+                "the duplicate wrote nothing"
+            );
+            assert_eq!(db.case_id_by_key("k1").await.unwrap(), Some(1));
+            let c = db.case_by_code("GN20261126000001").await.unwrap().unwrap();
+            assert_eq!(c.deadline, Some(t0() + chrono::Duration::hours(2)));
+            assert_eq!(db.case_events(1).await.unwrap().len(), 1);
+
+            let base = CaseFilter {
+                territory_prefix: "623027".into(),
+                limit: 10,
+                ..Default::default()
+            };
+            assert_eq!(db.list_cases(&base).await.unwrap().len(), 2);
+            let both = CaseFilter {
+                terms: vec!["草场".into(), "纠纷".into()],
+                ..base.clone()
+            };
+            let found = db.list_cases(&both).await.unwrap();
+            assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), vec![1]);
+            let other = CaseFilter {
+                territory_prefix: "623026".into(),
+                ..base.clone()
+            };
+            assert!(db.list_cases(&other).await.unwrap().is_empty());
+            let page = CaseFilter {
+                before_id: Some(2),
+                ..base.clone()
+            };
+            assert_eq!(
+                db.list_cases(&page)
+                    .await
+                    .unwrap()
+                    .iter()
+                    .map(|c| c.id)
+                    .collect::<Vec<_>>(),
+                vec![1]
+            );
+            let overdue = CaseFilter {
+                overdue_at: Some(t0() + chrono::Duration::hours(3)),
+                ..base.clone()
+            };
+            assert_eq!(db.list_cases(&overdue).await.unwrap().len(), 2);
+            let not_yet = CaseFilter {
+                overdue_at: Some(t0() + chrono::Duration::hours(1)),
+                ..base.clone()
+            };
+            assert!(db.list_cases(&not_yet).await.unwrap().is_empty());
+            let cat = CaseFilter {
+                category_prefix: Some("attention.dispute".into()),
+                ..base
+            };
+            assert_eq!(db.list_cases(&cat).await.unwrap().len(), 2);
+
+            let day = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+            let totals = db.counter_totals("623027202201", day, day).await.unwrap();
+            assert_eq!(totals, vec![("due_accept".to_string(), 2)]);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn transitions_are_refused_on_a_stale_version_and_timers_fire_once() {
+        with_db("store_transitions", |db| async move {
+            seed(&db).await;
+            db.insert_cases(vec![write(1, None, &[])]).await.unwrap();
+            let mut next = record(1, None);
+            next.status = "accepted".into();
+            next.version = 2;
+            let t = |expected: i64| TransitionWrite {
+                expected_version: expected,
+                record: next.clone(),
+                events: vec![EventRecord {
+                    case_id: 1,
+                    seq: 2,
+                    at: t0(),
+                    action: "accept".into(),
+                    by_account: Some(1),
+                    by_role: Some("center_operator".into()),
+                    by_level: Some("village".into()),
+                    from_status: Some("submitted".into()),
+                    to_status: "accepted".into(),
+                    body: "{}".into(),
+                }],
+                counters: vec![],
+                timers: vec![],
+            };
+            assert!(
+                !db.apply_transition(t(7)).await.unwrap(),
+                "stale version refused"
+            );
+            assert_eq!(db.case_by_id(1).await.unwrap().unwrap().status, "submitted");
+            assert!(db.apply_transition(t(1)).await.unwrap());
+            assert_eq!(db.case_by_id(1).await.unwrap().unwrap().status, "accepted");
+            assert_eq!(db.case_events(1).await.unwrap().len(), 2);
+            assert!(
+                db.due_timers(t0() + chrono::Duration::hours(5), 10)
+                    .await
+                    .unwrap()
+                    .is_empty(),
+                "the transition removed the unfired timer"
+            );
+
+            db.insert_cases(vec![write(2, None, &[])]).await.unwrap();
+            let due = db
+                .due_timers(t0() + chrono::Duration::hours(5), 10)
+                .await
+                .unwrap();
+            assert_eq!(due.len(), 1);
+            let mut claims = Vec::new();
+            for _ in 0..6 {
+                let db = db.clone();
+                claims.push(tokio::spawn(async move {
+                    db.claim_timer(2, "yellow_card", t0() + chrono::Duration::hours(5))
+                        .await
+                        .unwrap()
+                }));
+            }
+            let mut won = 0;
+            for c in claims {
+                won += usize::from(c.await.unwrap());
+            }
+            assert_eq!(won, 1, "exactly one claim wins");
+            assert!(
+                db.due_timers(t0() + chrono::Duration::hours(5), 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn settings_and_categories_round_trip() {
+        with_db("store_settings", |db| async move {
+            assert_eq!(db.setting("calendar").await.unwrap(), None);
+            db.set_setting("calendar", "{\"a\":1}", t0()).await.unwrap();
+            db.set_setting("calendar", "{\"a\":2}", t0()).await.unwrap();
+            assert_eq!(
+                db.setting("calendar").await.unwrap().as_deref(),
+                Some("{\"a\":2}")
+            );
+            db.replace_categories(vec![
+                ("attention".into(), None, "{\"code\":\"attention\"}".into()),
+                (
+                    "attention.dispute".into(),
+                    Some("attention".into()),
+                    "{\"code\":\"attention.dispute\"}".into(),
+                ),
+            ])
+            .await
+            .unwrap();
+            let cats = db.categories().await.unwrap();
+            assert_eq!(cats.len(), 2);
+            assert!(cats[0].contains("\"attention\""));
+        })
+        .await;
+    }
+}

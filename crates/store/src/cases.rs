@@ -1,0 +1,660 @@
+//! Cases: the current-state row (a cache of the history), the append-only history, counters,
+//! search terms and clock timers, each change written in one transaction.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::bulk::Value;
+use crate::{Db, Result};
+
+/// The stored row of a case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRecord {
+    pub id: i64,
+    pub code: String,
+    pub status: String,
+    pub category: String,
+    pub territory: String,
+    pub centre: String,
+    pub handling_unit: String,
+    pub handling_level: String,
+    pub urgency: String,
+    pub channel: String,
+    pub title: Option<String>,
+    pub description: String,
+    pub lng: Option<f64>,
+    pub lat: Option<f64>,
+    pub reporter_name: Option<String>,
+    pub reporter_phone: Option<String>,
+    pub reporter_account: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub step: Option<String>,
+    pub step_started_at: Option<DateTime<Utc>>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub version: i64,
+    /// The engine's state of the case, as JSON.
+    pub state: String,
+}
+
+/// One event of a case's history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    pub case_id: i64,
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub by_account: Option<i64>,
+    pub by_role: Option<String>,
+    pub by_level: Option<String>,
+    pub from_status: Option<String>,
+    pub to_status: String,
+    /// The whole event as JSON.
+    pub body: String,
+}
+
+/// A change to one assessment counter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterChange {
+    pub unit: String,
+    pub day: NaiveDate,
+    pub counter: String,
+    pub delta: i64,
+}
+
+/// A supervision timer: fires once at `due_at` unless the case has moved past `version`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerRecord {
+    pub case_id: i64,
+    /// `yellow_card` or `red_card`.
+    pub kind: String,
+    pub version: i64,
+    pub due_at: DateTime<Utc>,
+}
+
+/// Everything a new case writes.
+#[derive(Debug, Clone)]
+pub struct NewCaseWrite {
+    pub record: CaseRecord,
+    pub events: Vec<EventRecord>,
+    pub counters: Vec<CounterChange>,
+    pub terms: Vec<String>,
+    pub timers: Vec<TimerRecord>,
+}
+
+/// Everything a transition writes. The row is updated only if its version is still
+/// `expected_version` (optimistic concurrency).
+#[derive(Debug, Clone)]
+pub struct TransitionWrite {
+    pub expected_version: i64,
+    pub record: CaseRecord,
+    pub events: Vec<EventRecord>,
+    pub counters: Vec<CounterChange>,
+    /// The case's timers after the transition (replacing the unfired ones).
+    pub timers: Vec<TimerRecord>,
+}
+
+/// What happened to one new case of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New(i64),
+    /// The idempotency key was seen before: the first case's id.
+    Existing(i64),
+}
+
+/// Filters of the case list. Every field narrows; `territory_prefix` is the caller's scope or
+/// a node inside it.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub territory_prefix: String,
+    pub status: Option<String>,
+    pub category_prefix: Option<String>,
+    /// Only cases whose running step is past its deadline at this instant.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Only cases held by this unit.
+    pub handling_unit: Option<String>,
+    /// Only cases owned by this centre.
+    pub centre: Option<String>,
+    /// Full-text terms that must all match.
+    pub terms: Vec<String>,
+    /// Page after this id (ids descending: newest first).
+    pub before_id: Option<i64>,
+    /// Queue order: open cases with the earliest deadline first.
+    pub by_deadline: bool,
+    pub limit: i64,
+}
+
+pub const CASE_COLUMNS: &[&str] = &[
+    "id",
+    "code",
+    "status",
+    "category",
+    "territory",
+    "centre",
+    "handling_unit",
+    "handling_level",
+    "urgency",
+    "channel",
+    "title",
+    "description",
+    "lng",
+    "lat",
+    "reporter_name",
+    "reporter_phone",
+    "reporter_account",
+    "idempotency_key",
+    "created_at",
+    "updated_at",
+    "step",
+    "step_started_at",
+    "deadline",
+    "version",
+    "state",
+];
+
+const EVENT_COLUMNS: &[&str] = &[
+    "case_id",
+    "seq",
+    "at",
+    "action",
+    "by_account",
+    "by_role",
+    "by_level",
+    "from_status",
+    "to_status",
+    "body",
+];
+
+fn time_value(t: Option<DateTime<Utc>>) -> Value {
+    match t {
+        Some(t) => Value::Time(t),
+        None => Value::OptTime(None),
+    }
+}
+
+impl CaseRecord {
+    fn values(&self) -> Vec<Value> {
+        vec![
+            self.id.into(),
+            self.code.clone().into(),
+            self.status.clone().into(),
+            self.category.clone().into(),
+            self.territory.clone().into(),
+            self.centre.clone().into(),
+            self.handling_unit.clone().into(),
+            self.handling_level.clone().into(),
+            self.urgency.clone().into(),
+            self.channel.clone().into(),
+            self.title.clone().into(),
+            self.description.clone().into(),
+            self.lng.into(),
+            self.lat.into(),
+            self.reporter_name.clone().into(),
+            self.reporter_phone.clone().into(),
+            self.reporter_account.into(),
+            self.idempotency_key.clone().into(),
+            self.created_at.into(),
+            self.updated_at.into(),
+            self.step.clone().into(),
+            time_value(self.step_started_at),
+            time_value(self.deadline),
+            self.version.into(),
+            self.state.clone().into(),
+        ]
+    }
+}
+
+impl EventRecord {
+    fn values(&self) -> Vec<Value> {
+        vec![
+            self.case_id.into(),
+            self.seq.into(),
+            self.at.into(),
+            self.action.clone().into(),
+            self.by_account.into(),
+            self.by_role.clone().into(),
+            self.by_level.clone().into(),
+            self.from_status.clone().into(),
+            self.to_status.clone().into(),
+            self.body.clone().into(),
+        ]
+    }
+}
+
+macro_rules! case_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        CaseRecord {
+            id: r.try_get("id")?,
+            code: r.try_get("code")?,
+            status: r.try_get("status")?,
+            category: r.try_get("category")?,
+            territory: r.try_get("territory")?,
+            centre: r.try_get("centre")?,
+            handling_unit: r.try_get("handling_unit")?,
+            handling_level: r.try_get("handling_level")?,
+            urgency: r.try_get("urgency")?,
+            channel: r.try_get("channel")?,
+            title: r.try_get("title")?,
+            description: r.try_get("description")?,
+            lng: r.try_get("lng")?,
+            lat: r.try_get("lat")?,
+            reporter_name: r.try_get("reporter_name")?,
+            reporter_phone: r.try_get("reporter_phone")?,
+            reporter_account: r.try_get("reporter_account")?,
+            idempotency_key: r.try_get("idempotency_key")?,
+            created_at: r.try_get("created_at")?,
+            updated_at: r.try_get("updated_at")?,
+            step: r.try_get("step")?,
+            step_started_at: r.try_get("step_started_at")?,
+            deadline: r.try_get("deadline")?,
+            version: r.try_get("version")?,
+            state: r.try_get("state")?,
+        }
+    }};
+}
+
+macro_rules! event_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        EventRecord {
+            case_id: r.try_get("case_id")?,
+            seq: r.try_get("seq")?,
+            at: r.try_get("at")?,
+            action: r.try_get("action")?,
+            by_account: r.try_get("by_account")?,
+            by_role: r.try_get("by_role")?,
+            by_level: r.try_get("by_level")?,
+            from_status: r.try_get("from_status")?,
+            to_status: r.try_get("to_status")?,
+            body: r.try_get("body")?,
+        }
+    }};
+}
+
+/// Sum counter changes by key so one upsert per key is sent.
+fn summed(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
+    let mut sums: BTreeMap<(String, NaiveDate, String), i64> = BTreeMap::new();
+    for c in changes {
+        *sums.entry((c.unit, c.day, c.counter)).or_default() += c.delta;
+    }
+    sums.into_iter()
+        .filter(|(_, n)| *n != 0)
+        .map(|((unit, day, counter), n)| vec![unit.into(), day.into(), counter.into(), n.into()])
+        .collect()
+}
+
+const UPSERT_COUNTERS: &str =
+    " ON CONFLICT (unit, day, counter) DO UPDATE SET n = case_counters.n + excluded.n";
+
+/// Multi-row insert inside an open transaction (the batch sizes here stay far below the bind
+/// limits: the callers send at most a few thousand rows).
+macro_rules! insert_in_tx {
+    ($tx:expr, $table:expr, $columns:expr, $rows:expr, $tail:expr) => {{
+        let rows: Vec<Vec<Value>> = $rows;
+        let per_stmt = (30_000 / $columns.len()).clamp(1, 1_000);
+        let head = format!("INSERT INTO {} ({}) ", $table, $columns.join(", "));
+        let mut it = rows.into_iter().peekable();
+        while it.peek().is_some() {
+            let chunk: Vec<Vec<Value>> = it.by_ref().take(per_stmt).collect();
+            let mut qb = sqlx::QueryBuilder::new(head.clone());
+            qb.push_values(chunk, |mut sep, row| {
+                for v in row {
+                    push_value!(sep, v);
+                }
+            });
+            qb.push($tail);
+            qb.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
+impl Db {
+    /// Hand out `n` case ids and, per day, a block of daily code sequences. Returns the first
+    /// id and the first sequence of each requested day, in order.
+    pub async fn reserve_case_numbers(
+        &self,
+        n: i64,
+        days: &[(NaiveDate, i64)],
+    ) -> Result<(i64, Vec<i64>)> {
+        const RESERVE: &str = "INSERT INTO case_sequences (name, last) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET last = case_sequences.last + excluded.last \
+             RETURNING last";
+        Ok(on_write!(self, tx => {
+            let last: i64 = sqlx::query(RESERVE)
+                .bind("case_id")
+                .bind(n)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("last")?;
+            let mut firsts = Vec::with_capacity(days.len());
+            for (day, count) in days {
+                let last_seq: i64 = sqlx::query(RESERVE)
+                    .bind(format!("code:{day}"))
+                    .bind(*count)
+                    .fetch_one(&mut **tx)
+                    .await?
+                    .try_get("last")?;
+                firsts.push(last_seq - count + 1);
+            }
+            (last - n + 1, firsts)
+        }))
+    }
+
+    /// Write a batch of new cases in one transaction. Cases whose idempotency key is already
+    /// stored are not written again; their first case's id is returned instead.
+    pub async fn insert_cases(&self, batch: Vec<NewCaseWrite>) -> Result<Vec<Inserted>> {
+        Ok(on_write!(self, tx => {
+            let mut outcome = Vec::with_capacity(batch.len());
+            let mut fresh = Vec::with_capacity(batch.len());
+            for w in batch {
+                let existing = match &w.record.idempotency_key {
+                    Some(key) => sqlx::query("SELECT id FROM cases WHERE idempotency_key = $1")
+                        .bind(key)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .map(|r| r.try_get::<i64, _>("id"))
+                        .transpose()?,
+                    None => None,
+                };
+                match existing {
+                    Some(id) => outcome.push(Inserted::Existing(id)),
+                    None => {
+                        outcome.push(Inserted::New(w.record.id));
+                        fresh.push(w);
+                    }
+                }
+            }
+            if !fresh.is_empty() {
+                insert_in_tx!(tx, "cases", CASE_COLUMNS,
+                    fresh.iter().map(|w| w.record.values()).collect(), "");
+                insert_in_tx!(tx, "case_events", EVENT_COLUMNS,
+                    fresh.iter().flat_map(|w| w.events.iter().map(EventRecord::values)).collect(), "");
+                let mut terms: Vec<Vec<Value>> = Vec::new();
+                for w in &fresh {
+                    for t in &w.terms {
+                        terms.push(vec![t.clone().into(), w.record.id.into()]);
+                    }
+                }
+                insert_in_tx!(tx, "case_terms", &["term", "case_id"], terms,
+                    " ON CONFLICT (term, case_id) DO NOTHING");
+                let counters = summed(fresh.iter().flat_map(|w| w.counters.iter().cloned()));
+                insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
+                    UPSERT_COUNTERS);
+                let timers: Vec<Vec<Value>> = fresh
+                    .iter()
+                    .flat_map(|w| w.timers.iter())
+                    .map(|t| vec![t.case_id.into(), t.kind.clone().into(), t.version.into(), t.due_at.into()])
+                    .collect();
+                insert_in_tx!(tx, "case_timers", &["case_id", "kind", "version", "due_at"], timers, "");
+            }
+            outcome
+        }))
+    }
+
+    /// Apply one transition: update the row if its version is unchanged, append the events,
+    /// add the counters, replace the unfired timers. `false` when another writer got there
+    /// first (reload and decide again).
+    pub async fn apply_transition(&self, w: TransitionWrite) -> Result<bool> {
+        Ok(on_write!(self, tx => {
+            let r = &w.record;
+            let updated = sqlx::query(
+                "UPDATE cases SET status = $1, territory = $2, centre = $3, handling_unit = $4, \
+                 handling_level = $5, urgency = $6, updated_at = $7, step = $8, \
+                 step_started_at = $9, deadline = $10, version = $11, state = $12 \
+                 WHERE id = $13 AND version = $14",
+            )
+            .bind(&r.status)
+            .bind(&r.territory)
+            .bind(&r.centre)
+            .bind(&r.handling_unit)
+            .bind(&r.handling_level)
+            .bind(&r.urgency)
+            .bind(r.updated_at)
+            .bind(&r.step)
+            .bind(r.step_started_at)
+            .bind(r.deadline)
+            .bind(r.version)
+            .bind(&r.state)
+            .bind(r.id)
+            .bind(w.expected_version)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            if updated == 1 {
+                insert_in_tx!(tx, "case_events", EVENT_COLUMNS,
+                    w.events.iter().map(EventRecord::values).collect(), "");
+                insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"],
+                    summed(w.counters.iter().cloned()), UPSERT_COUNTERS);
+                sqlx::query("DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL")
+                    .bind(r.id)
+                    .execute(&mut **tx)
+                    .await?;
+                let timers: Vec<Vec<Value>> = w
+                    .timers
+                    .iter()
+                    .map(|t| vec![t.case_id.into(), t.kind.clone().into(), t.version.into(), t.due_at.into()])
+                    .collect();
+                insert_in_tx!(tx, "case_timers", &["case_id", "kind", "version", "due_at"], timers,
+                    " ON CONFLICT (case_id, kind) DO UPDATE SET version = excluded.version, \
+                     due_at = excluded.due_at, fired_at = NULL");
+            }
+            updated == 1
+        }))
+    }
+
+    pub async fn case_by_id(&self, id: i64) -> Result<Option<CaseRecord>> {
+        on_read!(self, pool => {
+            let row = sqlx::query("SELECT * FROM cases WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(case_from_row!(&r)),
+                None => None,
+            })
+        })
+    }
+
+    pub async fn case_by_code(&self, code: &str) -> Result<Option<CaseRecord>> {
+        on_read!(self, pool => {
+            let row = sqlx::query("SELECT * FROM cases WHERE code = $1")
+                .bind(code)
+                .fetch_optional(pool)
+                .await?;
+            Ok(match row {
+                Some(r) => Some(case_from_row!(&r)),
+                None => None,
+            })
+        })
+    }
+
+    /// A case's history, oldest first.
+    pub async fn case_events(&self, case_id: i64) -> Result<Vec<EventRecord>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq")
+                .bind(case_id)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| Ok(event_from_row!(r))).collect()
+        })
+    }
+
+    /// Cases matching `f`, newest first (or, for queues, earliest deadline first), paged.
+    pub async fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>> {
+        on_read!(self, pool => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT c.* FROM cases c WHERE c.territory LIKE ");
+            qb.push_bind(format!("{}%", f.territory_prefix));
+            if let Some(s) = &f.status {
+                qb.push(" AND c.status = ").push_bind(s.clone());
+            }
+            if let Some(c) = &f.category_prefix {
+                qb.push(" AND (c.category = ").push_bind(c.clone());
+                qb.push(" OR c.category LIKE ").push_bind(format!("{c}.%"));
+                qb.push(")");
+            }
+            if let Some(t) = f.overdue_at {
+                qb.push(" AND c.deadline < ").push_bind(t);
+                qb.push(" AND c.status NOT IN ('closed','rejected','merged','parked')");
+            }
+            if let Some(u) = &f.handling_unit {
+                qb.push(" AND c.handling_unit = ").push_bind(u.clone());
+            }
+            if let Some(u) = &f.centre {
+                qb.push(" AND c.centre = ").push_bind(u.clone());
+            }
+            for term in &f.terms {
+                qb.push(" AND EXISTS (SELECT 1 FROM case_terms t WHERE t.case_id = c.id AND t.term = ")
+                    .push_bind(term.clone());
+                qb.push(")");
+            }
+            if let Some(b) = f.before_id {
+                qb.push(" AND c.id < ").push_bind(b);
+            }
+            if f.by_deadline {
+                qb.push(" ORDER BY CASE WHEN c.deadline IS NULL THEN 1 ELSE 0 END, c.deadline, c.id DESC");
+            } else {
+                qb.push(" ORDER BY c.id DESC");
+            }
+            qb.push(" LIMIT ").push_bind(f.limit);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+        })
+    }
+
+    /// The id of the case stored under an idempotency key.
+    pub async fn case_id_by_key(&self, key: &str) -> Result<Option<i64>> {
+        on_read!(self, pool => {
+            Ok(sqlx::query("SELECT id FROM cases WHERE idempotency_key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<i64, _>("id"))
+                .transpose()?)
+        })
+    }
+
+    /// Counters of units whose code starts with `unit_prefix`, summed per counter, for days in
+    /// `[from, to]`.
+    pub async fn counter_totals(
+        &self,
+        unit: &str,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<(String, i64)>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT counter, CAST(SUM(n) AS BIGINT) AS n FROM case_counters WHERE unit = $1 AND day >= $2 \
+                 AND day <= $3 GROUP BY counter ORDER BY counter",
+            )
+            .bind(unit)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("counter")?, r.try_get::<i64, _>("n")?)))
+                .collect()
+        })
+    }
+
+    /// Timers due at `now` that have not fired, oldest first.
+    pub async fn due_timers(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<TimerRecord>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT case_id, kind, version, due_at FROM case_timers \
+                 WHERE fired_at IS NULL AND due_at <= $1 ORDER BY due_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(TimerRecord {
+                        case_id: r.try_get("case_id")?,
+                        kind: r.try_get("kind")?,
+                        version: r.try_get("version")?,
+                        due_at: r.try_get("due_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Claim a due timer: exactly one caller, across every server on the database, gets `true`.
+    pub async fn claim_timer(&self, case_id: i64, kind: &str, now: DateTime<Utc>) -> Result<bool> {
+        Ok(on_write!(self, tx => {
+            sqlx::query(
+                "UPDATE case_timers SET fired_at = $1 WHERE case_id = $2 AND kind = $3 AND fired_at IS NULL",
+            )
+            .bind(now)
+            .bind(case_id)
+            .bind(kind)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+                == 1
+        }))
+    }
+
+    /// Replace the category tree (JSON bodies in tree order).
+    pub async fn replace_categories(
+        &self,
+        rows: Vec<(String, Option<String>, String)>,
+    ) -> Result<u64> {
+        on_write!(self, tx => {
+            sqlx::query("DELETE FROM categories").execute(&mut **tx).await?;
+        });
+        let rows = rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, (code, parent, body))| {
+                vec![code.into(), parent.into(), (i as i64).into(), body.into()]
+            })
+            .collect();
+        self.insert_rows("categories", &["code", "parent", "position", "body"], rows)
+            .await
+    }
+
+    /// Category bodies in tree order.
+    pub async fn categories(&self) -> Result<Vec<String>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query("SELECT body FROM categories ORDER BY position")
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| Ok(r.try_get::<String, _>("body")?)).collect()
+        })
+    }
+
+    /// A setting's JSON value.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>> {
+        on_read!(self, pool => {
+            Ok(sqlx::query("SELECT value FROM settings WHERE key = $1")
+                .bind(key)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<String, _>("value"))
+                .transpose()?)
+        })
+    }
+
+    pub async fn set_setting(&self, key: &str, value: &str, now: DateTime<Utc>) -> Result<()> {
+        on_write!(self, tx => {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(&mut **tx)
+            .await?;
+        });
+        Ok(())
+    }
+}
