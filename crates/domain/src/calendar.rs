@@ -27,6 +27,9 @@ use crate::clock::china_offset;
 pub use limits::{LimitRule, Limits, LimitsError, TimeLimit, TimeUnit};
 
 /// A step of the case loop that runs against its own clock.
+///
+/// Same names, `ALL`, `as_str`, `parse`, `name_zh` and `Display` as the case engine's
+/// vocabulary, so `case::kinds` can re-export this type instead of declaring its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -43,7 +46,8 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 5] = [
+    /// Every step, in the order of the loop.
+    pub const ALL: &'static [Step] = &[
         Step::Accept,
         Step::Sign,
         Step::Handle,
@@ -51,6 +55,7 @@ impl Step {
         Step::Revisit,
     ];
 
+    /// The stable snake_case name used in JSON, the database and URLs.
     pub fn as_str(self) -> &'static str {
         match self {
             Step::Accept => "accept",
@@ -62,11 +67,28 @@ impl Step {
     }
 
     pub fn parse(s: &str) -> Option<Step> {
-        Step::ALL.into_iter().find(|x| x.as_str() == s)
+        Step::ALL.iter().copied().find(|x| x.as_str() == s)
+    }
+
+    /// The Chinese name shown to users.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Step::Accept => "受理",
+            Step::Sign => "签收",
+            Step::Handle => "办理",
+            Step::Verify => "核查",
+            Step::Revisit => "回访",
+        }
     }
 }
 
-/// How urgent a case is (加急 makes it urgent).
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent a case is (加急 makes it urgent); urgent cases get their category's shorter limits.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
@@ -78,7 +100,7 @@ pub enum Urgency {
 }
 
 impl Urgency {
-    pub const ALL: [Urgency; 2] = [Urgency::Normal, Urgency::Urgent];
+    pub const ALL: &'static [Urgency] = &[Urgency::Normal, Urgency::Urgent];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -88,7 +110,21 @@ impl Urgency {
     }
 
     pub fn parse(s: &str) -> Option<Urgency> {
-        Urgency::ALL.into_iter().find(|x| x.as_str() == s)
+        Urgency::ALL.iter().copied().find(|x| x.as_str() == s)
+    }
+
+    /// The Chinese name shown to users.
+    pub fn name_zh(self) -> &'static str {
+        match self {
+            Urgency::Normal => "一般",
+            Urgency::Urgent => "紧急",
+        }
+    }
+}
+
+impl fmt::Display for Urgency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -106,7 +142,7 @@ impl TimeOfDay {
     /// `None` unless `hour:minute` is a time of day (24:00 included).
     pub fn new(hour: u32, minute: u32) -> Option<TimeOfDay> {
         let m = hour.checked_mul(60)?.checked_add(minute)?;
-        (minute < 60 && m <= 24 * 60).then(|| TimeOfDay(m as u16))
+        (minute < 60 && m <= 24 * 60).then_some(TimeOfDay(m as u16))
     }
 
     /// Minutes since midnight.

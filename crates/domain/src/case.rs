@@ -15,11 +15,13 @@
 //! was dispatched to. A lower centre that signs a dispatched case takes the case over: it becomes
 //! the owning centre and the case is `accepted` there, so it can handle or dispatch it further.
 
+#[macro_use]
+mod kinds;
+
 mod access;
 mod code;
 mod counters;
 mod engine;
-mod kinds;
 pub mod mediation;
 
 #[cfg(test)]
@@ -38,7 +40,7 @@ pub use code::{CaseCode, CaseCodeError};
 pub use counters::{Counter, CounterDelta, CounterKey, counter_deltas, recount};
 pub use engine::{
     By, Change, Command, Event, MAX_EXTENSION_DAYS, MAX_REOPENS, MAX_TEXT_CHARS, NewCase, Policy,
-    SimplePolicy, apply, decide, decide_by_system, replay,
+    ReplayError, SimplePolicy, apply, decide, decide_by_system, replay,
 };
 pub use kinds::{
     Action, Channel, HandleResult, Satisfaction, Status, Step, SuperviseLevel, Urgency,
@@ -160,6 +162,13 @@ pub struct PendingPark {
     pub by_centre: bool,
 }
 
+/// A spell during which a case was parked and its clock stood still.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pause {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
 /// The supervision (督办) a case has received.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Supervision {
@@ -223,6 +232,8 @@ pub struct Case {
     pub step_extension_days: u32,
     /// Seconds the running step spent parked.
     pub step_parked_seconds: i64,
+    /// The running step's pauses (parked spells), to recompute its deadline exactly.
+    pub step_pauses: Vec<Pause>,
     /// Working days granted by extensions over the whole life of the case.
     pub extension_days: u32,
 

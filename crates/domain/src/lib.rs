@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod calendar;
+pub mod case;
 pub mod category;
 pub mod clock;
 pub mod coord;
@@ -14,6 +15,9 @@ pub mod gannan;
 pub mod locate;
 pub mod partition;
 pub mod people;
+pub mod routing;
+pub mod rules;
+pub mod search;
 pub mod territory;
 pub mod text;
 

@@ -58,6 +58,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     state.metrics = crate::telemetry::init_metrics();
+    crate::jobs::spawn_clock(state.clone());
     let app = crate::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -10,6 +10,8 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod i18n;
+pub mod intake;
+pub mod jobs;
 pub mod map;
 pub mod routes;
 pub mod state;

@@ -35,11 +35,25 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Grid outlines in an R-tree, built from the database on first use.
     pub grid_index: Arc<tokio::sync::OnceCell<domain::locate::GridIndex>>,
+    /// Every unit by code, loaded on first use (routing and dispatch targets).
+    pub units: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, domain::people::Unit>>>,
+    /// Calendar, time limits, categories and supervision thresholds.
+    pub rules: Arc<tokio::sync::RwLock<domain::rules::Rules>>,
+    /// The group-commit writer of new cases.
+    pub intake: crate::intake::Intake,
 }
 
 impl AppState {
+    /// Build the state and start the case writer (needs a Tokio runtime).
     pub fn new(db: Db, clock: Arc<dyn Clock>, settings: Settings) -> Self {
+        let rules = Arc::new(tokio::sync::RwLock::new(
+            domain::rules::Rules::gannan_default(),
+        ));
+        let intake = crate::intake::Intake::start(db.clone(), rules.clone(), clock.clone());
         AppState {
+            units: Arc::new(tokio::sync::OnceCell::new()),
+            rules,
+            intake,
             db,
             clock,
             i18n: Arc::new(I18n::load()),

@@ -992,6 +992,7 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
         "/api/v1/households?territory={c}&limit=3",
     ),
     ("/api/v1/people", "/api/v1/people?q=%E6%89%8D&territory={c}"),
+    ("/api/v1/cases", "/api/v1/cases?territory={c}&limit=3"),
 ];
 
 /// Path `{code}` parameters that are not territory codes (none yet).

@@ -295,6 +295,16 @@ impl Db {
         })
     }
 
+    /// Every unit (a few thousand; cached by the server for routing).
+    pub async fn all_units(&self) -> Result<Vec<Unit>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query("SELECT code, name, kind, territory FROM units ORDER BY code")
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| Ok(unit_from_row!(r))).collect()
+        })
+    }
+
     /// A unit by code.
     pub async fn unit(&self, code: &str) -> Result<Option<Unit>> {
         on_read!(self, pool => {

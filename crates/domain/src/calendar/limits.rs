@@ -63,7 +63,9 @@ impl TimeLimit {
         match self.unit {
             TimeUnit::WorkingMinutes | TimeUnit::ClockMinutes => TimeDelta::minutes(n),
             TimeUnit::WorkingHours | TimeUnit::ClockHours => TimeDelta::hours(n),
-            TimeUnit::WorkingDays => TimeDelta::seconds(calendar.working_day_length().num_seconds() * n),
+            TimeUnit::WorkingDays => {
+                TimeDelta::seconds(calendar.working_day_length().num_seconds() * n)
+            }
         }
     }
 }
@@ -146,7 +148,15 @@ impl LimitRule {
         ))
     }
 
-    fn key(&self) -> (Option<&str>, Option<&str>, Option<Urgency>, Option<Level>, Step) {
+    fn key(
+        &self,
+    ) -> (
+        Option<&str>,
+        Option<&str>,
+        Option<Urgency>,
+        Option<Level>,
+        Step,
+    ) {
         (
             self.category.as_deref(),
             self.profile.as_deref(),
@@ -159,7 +169,10 @@ impl LimitRule {
 
 /// Whether category code `prefix` is `code` or one of its ancestors.
 fn covers(prefix: &str, code: &str) -> bool {
-    code == prefix || code.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('.'))
+    code == prefix
+        || code
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 pub const PUBLISHED_YEARS: [i32; 2] = [2025, 2026];
 
 /// A named run of days, inclusive, as `(name, (y, m, d) from, (y, m, d) to)`.
-pub(crate) type Row = (&'static str, (i32, u32, u32), (i32, u32, u32));
+pub type Row = (&'static str, (i32, u32, u32), (i32, u32, u32));
 
 /// Statutory holidays (放假调休 days off, weekends inside the run included).
 ///
@@ -22,7 +22,7 @@ pub(crate) type Row = (&'static str, (i32, u32, u32), (i32, u32, u32));
 /// 2026: 国务院办公厅关于2026年部分节假日安排的通知 (dated 2025-11-04), full text as carried
 /// by Xinhua, e.g. <https://politics.gmw.cn/2025-11/04/content_38391083.htm>. The notice's
 /// document number was not in the text found, so it is not quoted here.
-pub(crate) const STATUTORY_HOLIDAYS: [Row; 13] = [
+pub const STATUTORY_HOLIDAYS: [Row; 13] = [
     // 2025
     ("元旦", (2025, 1, 1), (2025, 1, 1)),
     ("春节", (2025, 1, 28), (2025, 2, 4)),
@@ -41,7 +41,7 @@ pub(crate) const STATUTORY_HOLIDAYS: [Row; 13] = [
 ];
 
 /// Weekend days that are working days (调休上班), from the same two notices.
-pub(crate) const MAKE_UP_WORKING_DAYS: [Row; 11] = [
+pub const MAKE_UP_WORKING_DAYS: [Row; 11] = [
     // 2025
     ("春节调休上班", (2025, 1, 26), (2025, 1, 26)),
     ("春节调休上班", (2025, 2, 8), (2025, 2, 8)),
@@ -70,7 +70,7 @@ pub(crate) const MAKE_UP_WORKING_DAYS: [Row; 11] = [
 /// of days is a parameter of [`super::CalendarSpec::gannan`] (default
 /// [`DEFAULT_LOSAR_DAYS`], 初一 to 初三, the core days of the festival). In 2026 those days fall
 /// inside the Spring Festival holiday, so Losar adds nothing there unless more days are given.
-pub(crate) const LOSAR_FIRST_DAYS: [(i32, u32, u32); 2] = [(2025, 2, 28), (2026, 2, 18)];
+pub const LOSAR_FIRST_DAYS: [(i32, u32, u32); 2] = [(2025, 2, 28), (2026, 2, 18)];
 
 /// Default number of Losar days off in Gannan (calendar days from 初一).
 pub const DEFAULT_LOSAR_DAYS: u32 = 3;
@@ -81,7 +81,7 @@ pub const DEFAULT_LOSAR_DAYS: u32 = 3;
 /// 19th session, 2024-10-24 (甘南藏族自治州人民代表大会常务委员会关于甘南藏族自治州成立纪念日
 /// 假日的决定), as reposted at <https://595189.com/post/26530.html>: "从2025年起，将自治州成立纪念日
 /// 假日确定为国庆节法定假日结束的次日，放假一天". National Day ends 2025-10-08 and 2026-10-07.
-pub(crate) const PREFECTURE_DAY: [(i32, u32, u32); 2] = [(2025, 10, 9), (2026, 10, 8)];
+pub const PREFECTURE_DAY: [(i32, u32, u32); 2] = [(2025, 10, 9), (2026, 10, 8)];
 
 pub(crate) fn ymd((y, m, d): (i32, u32, u32)) -> NaiveDate {
     // The tables above are literal dates checked by the tests; a typo must fail loudly.

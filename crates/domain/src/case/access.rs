@@ -48,17 +48,21 @@ pub(crate) fn may(case: &Case, actor: &Actor, action: Action) -> bool {
         | Action::RequestPark => is_handler(case, actor),
         Action::Note | Action::Resume => is_centre(case, actor) || is_handler(case, actor),
         Action::DecideExtension => {
-            let (by_centre, requester) = case.pending_extension.as_ref().map_or(
-                (case.held_by_centre(), None),
-                |p| (p.by_centre, p.requested_by),
-            );
+            let (by_centre, requester) = case
+                .pending_extension
+                .as_ref()
+                .map_or((case.held_by_centre(), None), |p| {
+                    (p.by_centre, p.requested_by)
+                });
             is_approver(case, actor, by_centre, requester)
         }
         Action::DecidePark => {
-            let (by_centre, requester) = case.pending_park.as_ref().map_or(
-                (case.held_by_centre(), None),
-                |p| (p.by_centre, p.requested_by),
-            );
+            let (by_centre, requester) = case
+                .pending_park
+                .as_ref()
+                .map_or((case.held_by_centre(), None), |p| {
+                    (p.by_centre, p.requested_by)
+                });
             is_approver(case, actor, by_centre, requester)
         }
         Action::Supervise | Action::MarkUrgent => is_centre(case, actor) || is_upper(case, actor),

@@ -123,12 +123,30 @@ mod tests {
 
     #[test]
     fn bad_codes_are_refused() {
-        assert_eq!(CaseCode::parse("GX20250915000042"), Err(CaseCodeError::Shape));
-        assert_eq!(CaseCode::parse("GN2025091500004"), Err(CaseCodeError::Shape));
-        assert_eq!(CaseCode::parse("GN2025091500004a"), Err(CaseCodeError::Shape));
-        assert_eq!(CaseCode::parse("GN20250231000001"), Err(CaseCodeError::Date));
-        assert_eq!(CaseCode::parse("GN20250915000000"), Err(CaseCodeError::Sequence));
-        assert_eq!(CaseCode::parse("ＧＮ2025091500001"), Err(CaseCodeError::Shape));
+        assert_eq!(
+            CaseCode::parse("GX20250915000042"),
+            Err(CaseCodeError::Shape)
+        );
+        assert_eq!(
+            CaseCode::parse("GN2025091500004"),
+            Err(CaseCodeError::Shape)
+        );
+        assert_eq!(
+            CaseCode::parse("GN2025091500004a"),
+            Err(CaseCodeError::Shape)
+        );
+        assert_eq!(
+            CaseCode::parse("GN20250231000001"),
+            Err(CaseCodeError::Date)
+        );
+        assert_eq!(
+            CaseCode::parse("GN20250915000000"),
+            Err(CaseCodeError::Sequence)
+        );
+        assert_eq!(
+            CaseCode::parse("ＧＮ2025091500001"),
+            Err(CaseCodeError::Shape)
+        );
         assert!(serde_json::from_str::<CaseCode>("\"GN1\"").is_err());
         let day = NaiveDate::from_ymd_opt(2025, 9, 15).unwrap();
         assert_eq!(CaseCode::new(day, 1_000_000), Err(CaseCodeError::Sequence));

@@ -1,9 +1,9 @@
 //! The small closed vocabularies of a case: states, actions, urgency, channels, results,
 //! satisfaction, supervision levels and clock steps, each with its stable snake_case name.
+//!
+//! `Step` and `Urgency` are the calendar's own types (the clocks are defined there), re-exported.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+pub use crate::calendar::{Step, Urgency};
 
 /// Declares a string-named enum: stable snake_case name (serde and `as_str` are the same
 /// literal, so they cannot drift), `ALL`, `parse`, `name_zh` and `Display`.
@@ -15,7 +15,10 @@ macro_rules! named_enum {
         }
     ) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            ::serde::Serialize, ::serde::Deserialize,
+        )]
         pub enum $name {
             $( $(#[$vmeta])* #[serde(rename = $s)] $variant, )+
         }
@@ -44,8 +47,8 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -126,14 +129,6 @@ named_enum! {
 }
 
 named_enum! {
-    /// How fast a case must move; urgent cases get the shorter limits of their category.
-    pub enum Urgency {
-        Normal = "normal", "一般";
-        Urgent = "urgent", "紧急";
-    }
-}
-
-named_enum! {
     /// Where a case came from (来源).
     pub enum Channel {
         /// 羚小帮-style resident reporting page.
@@ -189,16 +184,5 @@ named_enum! {
         Normal = "normal", "督办";
         Yellow = "yellow", "黄牌督办";
         Red = "red", "红牌督办";
-    }
-}
-
-named_enum! {
-    /// The clocked steps of the loop; each has a limit per (category, urgency, level).
-    pub enum Step {
-        Accept = "accept", "受理";
-        Sign = "sign", "签收";
-        Handle = "handle", "办理";
-        Verify = "verify", "核查";
-        Revisit = "revisit", "回访";
     }
 }

@@ -3,5 +3,6 @@
 //! and returns plain data for the door to render.
 
 pub mod auth;
+pub mod case;
 pub mod people;
 pub mod territory;

@@ -167,3 +167,18 @@ pub async fn members_at(state: &AppState, at: &InScope, limit: i64) -> AppResult
         .map(MemberView::from)
         .collect())
 }
+
+/// Every unit by code, cached after the first call.
+pub async fn unit_map(
+    state: &AppState,
+) -> AppResult<&std::collections::HashMap<String, domain::people::Unit>> {
+    state
+        .units
+        .get_or_try_init(|| async {
+            let units = state.db.all_units().await?;
+            Ok::<_, crate::error::AppError>(
+                units.into_iter().map(|u| (u.code.clone(), u)).collect(),
+            )
+        })
+        .await
+}

@@ -1,6 +1,7 @@
 //! The router: every door of Gesang and the layers around it.
 
 pub mod api;
+pub mod api_cases;
 pub mod extract;
 pub mod openapi;
 pub mod pages;
@@ -37,6 +38,13 @@ pub fn router(state: AppState) -> Router {
         .route("/households", get(api::list_households))
         .route("/people", get(api::search_people))
         .route("/locate", get(api::locate_point))
+        .route("/categories", get(api_cases::list_categories))
+        .route(
+            "/cases",
+            get(api_cases::list_cases).post(api_cases::create_case),
+        )
+        .route("/cases/{id}", get(api_cases::get_case))
+        .route("/cases/{id}/actions", post(api_cases::act_on_case))
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

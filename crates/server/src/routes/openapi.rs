@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::api;
+use crate::routes::{api, api_cases};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -17,12 +17,18 @@ use crate::routes::api;
         api::list_households,
         api::search_people,
         api::locate_point,
+        api_cases::list_categories,
+        api_cases::create_case,
+        api_cases::list_cases,
+        api_cases::get_case,
+        api_cases::act_on_case,
     ),
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-in and the current account"),
         (name = "territory", description = "The territory tree and its units"),
         (name = "people", description = "Households and members of the eight forces"),
+        (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
     )
 )]
 pub struct ApiDoc;

@@ -1,0 +1,260 @@
+//! The group-commit writer for new cases.
+//!
+//! Every new case, from every door, goes through one task that takes whatever requests are
+//! waiting, reserves their ids and codes, runs the engine's `create` for each, and writes them
+//! all in one transaction: one fsync for many cases instead of one each, with full durability.
+//! A request is answered only after its transaction has committed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::case::{Actor, Case, CaseCode, NewCase};
+use domain::clock::Clock;
+use domain::routing::Route;
+use domain::rules::Rules;
+use store::Db;
+use store::cases::{CaseRecord, Inserted, NewCaseWrite};
+use tokio::sync::{RwLock, mpsc, oneshot};
+
+use crate::actions::case::{NewCaseInput, counter_changes, event_record, timers};
+use crate::error::{AppError, AppResult};
+
+/// Most cases written in one transaction.
+const MAX_BATCH: usize = 500;
+
+struct Job {
+    input: NewCaseInput,
+    route: Route,
+    by: Option<Actor>,
+    reply: oneshot::Sender<AppResult<(CaseRecord, bool)>>,
+}
+
+/// A handle on the writer; cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Intake {
+    /// Start the writer task.
+    pub fn start(db: Db, rules: Arc<RwLock<Rules>>, clock: Arc<dyn Clock>) -> Intake {
+        let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
+        tokio::spawn(run(db, rules, clock, rx));
+        Intake { tx }
+    }
+
+    /// Queue a routed case and wait until it is committed. Returns the stored row and whether
+    /// it is new (`false`: the idempotency key named an earlier case).
+    pub async fn submit(
+        &self,
+        input: NewCaseInput,
+        route: Route,
+        by: Option<Actor>,
+    ) -> AppResult<(CaseRecord, bool)> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job {
+                input,
+                route,
+                by,
+                reply,
+            })
+            .await
+            .map_err(|_| AppError::Internal("the case writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| AppError::Internal("the case writer dropped a request".into()))?
+    }
+}
+
+async fn run(
+    db: Db,
+    rules: Arc<RwLock<Rules>>,
+    clock: Arc<dyn Clock>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        metrics::histogram!("gesang_intake_batch_size").record(batch.len() as f64);
+        let now = clock.now();
+        let rules = rules.read().await.clone();
+        write_batch(&db, &rules, now, batch).await;
+    }
+}
+
+/// Write a batch; on a failure of the whole transaction (e.g. another server stored the same
+/// idempotency key a moment earlier), write the jobs one by one so each gets its own answer.
+async fn write_batch(db: &Db, rules: &Rules, now: DateTime<Utc>, batch: Vec<Job>) {
+    // Several requests with one key in the same batch: the first is written, the others get
+    // its case.
+    let mut first_of_key: HashMap<String, usize> = HashMap::new();
+    let mut followers: Vec<(usize, Job)> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::with_capacity(batch.len());
+    for job in batch {
+        match job.input.idempotency_key.clone() {
+            Some(k) if first_of_key.contains_key(&k) => followers.push((first_of_key[&k], job)),
+            Some(k) => {
+                first_of_key.insert(k, jobs.len());
+                jobs.push(job);
+            }
+            None => jobs.push(job),
+        }
+    }
+    let results = match prepare_and_insert(db, rules, now, &jobs).await {
+        Ok(r) => r,
+        Err(e) if jobs.len() > 1 => {
+            tracing::warn!(error = %e, cases = jobs.len(), "batch failed; writing one by one");
+            let mut one_by_one = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                one_by_one.push(
+                    prepare_and_insert(db, rules, now, std::slice::from_ref(job))
+                        .await
+                        .map(|mut v| v.remove(0))
+                        .unwrap_or_else(Err),
+                );
+            }
+            one_by_one
+        }
+        Err(e) => vec![Err(e)],
+    };
+    let shared: Vec<Option<CaseRecord>> = results
+        .iter()
+        .map(|r| r.as_ref().ok().map(|(rec, _)| rec.clone()))
+        .collect();
+    for (idx, job) in followers {
+        let answer = match &shared[idx] {
+            Some(rec) => Ok((rec.clone(), false)),
+            None => Err(AppError::Internal(
+                "the first request with this key failed".into(),
+            )),
+        };
+        let _ = job.reply.send(answer);
+    }
+    for (job, result) in jobs.into_iter().zip(results) {
+        let _ = job.reply.send(result);
+    }
+}
+
+async fn prepare_and_insert(
+    db: &Db,
+    rules: &Rules,
+    now: DateTime<Utc>,
+    jobs: &[Job],
+) -> AppResult<Vec<AppResult<(CaseRecord, bool)>>> {
+    let day = now
+        .with_timezone(&domain::clock::china_offset())
+        .date_naive();
+    let n = jobs.len() as i64;
+    let (first_id, firsts) = db.reserve_case_numbers(n, &[(day, n)]).await?;
+    let first_seq = firsts[0];
+    let mut writes = Vec::with_capacity(jobs.len());
+    let mut prepared: Vec<AppResult<CaseRecord>> = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let id = first_id + i as i64;
+        let seq = u32::try_from(first_seq + i as i64).unwrap_or(u32::MAX);
+        match build(rules, now, id, seq, job) {
+            Ok(w) => {
+                prepared.push(Ok(w.record.clone()));
+                writes.push(w);
+            }
+            Err(e) => prepared.push(Err(e)),
+        }
+    }
+    let outcomes = db.insert_cases(writes).await?;
+    let mut outcomes = outcomes.into_iter();
+    let mut answers = Vec::with_capacity(jobs.len());
+    for p in prepared {
+        answers.push(match p {
+            Err(e) => Err(e),
+            Ok(rec) => match outcomes.next() {
+                Some(Inserted::New(_)) => Ok((rec, true)),
+                Some(Inserted::Existing(id)) => db
+                    .case_by_id(id)
+                    .await?
+                    .map(|r| (r, false))
+                    .ok_or_else(|| AppError::Internal(format!("case {id} vanished"))),
+                None => Err(AppError::Internal("no outcome for a written case".into())),
+            },
+        });
+    }
+    Ok(answers)
+}
+
+fn build(
+    rules: &Rules,
+    now: DateTime<Utc>,
+    id: i64,
+    seq: u32,
+    job: &Job,
+) -> AppResult<NewCaseWrite> {
+    let code = CaseCode::for_instant(now, seq)
+        .map_err(|e| AppError::Internal(format!("case code: {e}")))?;
+    let input = &job.input;
+    let (case, event) = Case::create(
+        NewCase {
+            id,
+            code: code.clone(),
+            category: input.category.clone(),
+            territory: job.route.territory.clone(),
+            centre: job.route.centre.clone(),
+            urgency: input.urgency,
+            channel: input.channel,
+        },
+        job.by.as_ref(),
+        rules,
+        now,
+    )
+    .map_err(crate::actions::case::case_error)?;
+    let category_name = rules
+        .taxonomy
+        .get(&input.category)
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let text = format!(
+        "{} {} {} {}",
+        input.title.as_deref().unwrap_or(""),
+        input.description,
+        category_name,
+        code.as_str()
+    );
+    let record = CaseRecord {
+        id,
+        code: code.as_str().to_owned(),
+        status: case.status.as_str().to_owned(),
+        category: case.category.clone(),
+        territory: case.territory.to_string(),
+        centre: case.centre.to_string(),
+        handling_unit: case.handling_unit.clone(),
+        handling_level: case.handling_level.as_str().to_owned(),
+        urgency: case.urgency.as_str().to_owned(),
+        channel: case.channel.as_str().to_owned(),
+        title: input.title.clone(),
+        description: input.description.clone(),
+        lng: input.location.map(|p| p.lng()),
+        lat: input.location.map(|p| p.lat()),
+        reporter_name: input.reporter_name.clone(),
+        reporter_phone: input.reporter_phone.clone(),
+        reporter_account: job.by.as_ref().map(|a| a.account_id),
+        idempotency_key: input.idempotency_key.clone(),
+        created_at: case.created_at,
+        updated_at: case.updated_at,
+        step: case.step.map(|s| s.as_str().to_owned()),
+        step_started_at: case.step_started_at,
+        deadline: case.deadline,
+        version: i64::from(case.version),
+        state: serde_json::to_string(&case).map_err(|e| AppError::Internal(e.to_string()))?,
+    };
+    Ok(NewCaseWrite {
+        events: vec![event_record(&event)?],
+        counters: counter_changes(&case, &event, &case),
+        terms: domain::search::terms(&text),
+        timers: timers(rules, &case),
+        record,
+    })
+}

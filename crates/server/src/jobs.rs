@@ -1,0 +1,92 @@
+//! Background jobs: the supervision clock. Timers live in the database, so they survive
+//! restarts; each is claimed by an atomic update, so it fires exactly once even with several
+//! servers on one PostgreSQL.
+
+use std::time::Duration;
+
+use domain::case::{self, Command, SuperviseLevel};
+use store::cases::TransitionWrite;
+
+use crate::actions::case::{counter_changes, engine_case, event_record, record_of, timers};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// How often the clock looks for due timers.
+pub const TICK: Duration = Duration::from_secs(15);
+
+/// Run the supervision clock until the process ends.
+pub fn spawn_clock(state: AppState) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match fire_due_timers(&state).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(fired = n, "supervision timers fired"),
+                Err(e) => tracing::error!(error = %e, "supervision clock failed"),
+            }
+        }
+    });
+}
+
+/// Fire every timer due now; returns how many supervisions were recorded.
+pub async fn fire_due_timers(state: &AppState) -> AppResult<usize> {
+    let mut fired = 0;
+    loop {
+        let now = state.clock.now();
+        let due = state.db.due_timers(now, 200).await?;
+        if due.is_empty() {
+            return Ok(fired);
+        }
+        for t in due {
+            if !state.db.claim_timer(t.case_id, &t.kind, now).await? {
+                continue; // another server took it
+            }
+            let Some(rec) = state.db.case_by_id(t.case_id).await? else {
+                continue;
+            };
+            if rec.version != t.version {
+                continue; // the case moved on; its new timers are already set
+            }
+            let before = engine_case(&rec)?;
+            let (level, text) = match t.kind.as_str() {
+                "red_card" => (SuperviseLevel::Red, "超时未办：红牌督办（自动）"),
+                _ => (SuperviseLevel::Yellow, "到期未办：黄牌督办（自动）"),
+            };
+            let command = Command::Supervise {
+                level,
+                text: text.to_owned(),
+            };
+            let rules = state.rules.read().await;
+            let Ok(events) = case::decide_by_system(&before, &command, &*rules, now) else {
+                continue;
+            };
+            let mut after = before.clone();
+            let mut counters = Vec::new();
+            let mut records = Vec::new();
+            for e in &events {
+                let next = case::apply(after.clone(), e);
+                counters.extend(counter_changes(&after, e, &next));
+                records.push(event_record(e)?);
+                after = next;
+            }
+            // Keep the other card of the same step: only the fired one is gone.
+            let keep: Vec<_> = timers(&rules, &after)
+                .into_iter()
+                .filter(|x| x.kind != t.kind && x.due_at > now)
+                .collect();
+            drop(rules);
+            let write = TransitionWrite {
+                expected_version: rec.version,
+                record: record_of(&rec, &after)?,
+                events: records,
+                counters,
+                timers: keep,
+            };
+            if state.db.apply_transition(write).await? {
+                fired += 1;
+            }
+        }
+    }
+}
