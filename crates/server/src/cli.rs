@@ -19,6 +19,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Bench(args) => {
+            let url = cli.global.database_url.as_ref().map(|u| u.0.as_str());
+            crate::bench::run(args, url).await
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;

@@ -84,6 +84,8 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run a benchmark on a fresh database (`intake`, `route`); figures as JSON lines on stdout.
+    Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Clone, Args)]

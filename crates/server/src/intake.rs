@@ -193,20 +193,33 @@ fn build(
     seq: u32,
     job: &Job,
 ) -> AppResult<NewCaseWrite> {
+    build_write(rules, now, id, seq, &job.input, &job.route, job.by.as_ref())
+}
+
+/// Everything one new case writes: the engine's create event, counters, search terms and
+/// timers. Used by the writer, and by the benchmark to measure the store alone.
+pub fn build_write(
+    rules: &Rules,
+    now: DateTime<Utc>,
+    id: i64,
+    seq: u32,
+    input: &NewCaseInput,
+    route: &Route,
+    by: Option<&Actor>,
+) -> AppResult<NewCaseWrite> {
     let code = CaseCode::for_instant(now, seq)
         .map_err(|e| AppError::Internal(format!("case code: {e}")))?;
-    let input = &job.input;
     let (case, event) = Case::create(
         NewCase {
             id,
             code: code.clone(),
             category: input.category.clone(),
-            territory: job.route.territory.clone(),
-            centre: job.route.centre.clone(),
+            territory: route.territory.clone(),
+            centre: route.centre.clone(),
             urgency: input.urgency,
             channel: input.channel,
         },
-        job.by.as_ref(),
+        by,
         rules,
         now,
     )
@@ -240,7 +253,7 @@ fn build(
         lat: input.location.map(|p| p.lat()),
         reporter_name: input.reporter_name.clone(),
         reporter_phone: input.reporter_phone.clone(),
-        reporter_account: job.by.as_ref().map(|a| a.account_id),
+        reporter_account: by.map(|a| a.account_id),
         idempotency_key: input.idempotency_key.clone(),
         created_at: case.created_at,
         updated_at: case.updated_at,

@@ -26,10 +26,26 @@ pub struct SvgMap {
 use crate::actions::territory::parse_multipolygon as parse;
 
 const WIDTH: f64 = 800.0;
+/// Height of a pin in SVG units (the map is WIDTH units wide).
+const PIN: f64 = 44.0;
+
+/// A marker at one point (WGS-84), e.g. where a case was reported.
+pub struct MapPin {
+    pub lng: f64,
+    pub lat: f64,
+    /// Tooltip text.
+    pub title: String,
+}
 
 /// Draw `shapes` fitted into an 800-pixel-wide SVG (equirectangular, scaled by the cosine of
 /// the mid latitude so shapes keep their proportions at Gannan's latitude).
 pub fn render(shapes: &[MapShape], aria_label: &str) -> Option<SvgMap> {
+    render_with_pin(shapes, None, aria_label)
+}
+
+/// Like [`render`], with a pin drawn over the shapes (the view is widened to hold the pin even
+/// when it lies outside every shape).
+pub fn render_with_pin(shapes: &[MapShape], pin: Option<&MapPin>, aria_label: &str) -> Option<SvgMap> {
     let parsed: Vec<(&MapShape, MultiPolygon<f64>)> = shapes
         .iter()
         .filter_map(|s| parse(&s.geometry).map(|g| (s, g)))
@@ -49,6 +65,12 @@ pub fn render(shapes: &[MapShape], aria_label: &str) -> Option<SvgMap> {
             max_y = max_y.max(r.max().y);
         }
     }
+    if let Some(p) = pin {
+        min_x = min_x.min(p.lng);
+        min_y = min_y.min(p.lat);
+        max_x = max_x.max(p.lng);
+        max_y = max_y.max(p.lat);
+    }
     let kx = ((min_y + max_y) / 2.0).to_radians().cos();
     let span_x = ((max_x - min_x) * kx).max(1e-9);
     let span_y = (max_y - min_y).max(1e-9);
@@ -59,12 +81,16 @@ pub fn render(shapes: &[MapShape], aria_label: &str) -> Option<SvgMap> {
     let epsilon = 0.5 / scale;
     let px = |x: f64, y: f64| ((x - min_x) * kx * scale, (max_y - y) * scale);
 
+    // A pin stands up to PIN units above its point and half that to the sides: leave room.
+    let pad = if pin.is_some() { PIN } else { 0.0 };
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg class="map" viewBox="0 0 {:.0} {:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
-        span_x * scale,
-        span_y * scale,
+        r#"<svg class="map" viewBox="{:.0} {:.0} {:.0} {:.0}" role="img" aria-label="{}" xmlns="http://www.w3.org/2000/svg">"#,
+        -pad / 2.0,
+        -pad,
+        span_x * scale + pad,
+        span_y * scale + pad * 1.5,
         escape(aria_label)
     );
     let mut labels = String::new();
@@ -99,6 +125,30 @@ pub fn render(shapes: &[MapShape], aria_label: &str) -> Option<SvgMap> {
         }
     }
     svg.push_str(&labels);
+    if let Some(p) = pin {
+        let (x, y) = px(p.lng, p.lat);
+        let h = PIN;
+        let r = PIN * 0.3;
+        let _ = write!(
+            svg,
+            r#"<g class="pin" transform="translate({x:.1},{y:.1})"><title>{}</title><path d="M0,0 C{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} A{r:.1},{r:.1} 0 1,1 {:.1},{:.1} C{:.1},{:.1} {:.1},{:.1} 0,0Z"/><circle cx="0" cy="{:.1}" r="{:.1}"/></g>"#,
+            escape(&p.title),
+            -r * 0.4,
+            -h * 0.35,
+            -r,
+            -h * 0.5,
+            -r,
+            -(h - r),
+            r,
+            -(h - r),
+            r,
+            -h * 0.5,
+            r * 0.4,
+            -h * 0.35,
+            -(h - r),
+            r * 0.4,
+        );
+    }
     svg.push_str("</svg>");
     Some(SvgMap { svg })
 }
@@ -147,5 +197,13 @@ mod tests {
         assert!(m.svg.contains("甲 &lt;1&gt;"));
         assert!(m.svg.contains("s4") && m.svg.contains("s0"));
         assert!(render(&[], "map").is_none());
+        let pin = MapPin {
+            lng: 102.05,
+            lat: 35.05,
+            title: "案 <1>".into(),
+        };
+        let m = render_with_pin(&shapes, Some(&pin), "map").unwrap();
+        assert!(m.svg.contains(r#"class="pin""#));
+        assert!(m.svg.contains("案 &lt;1&gt;"));
     }
 }

@@ -42,13 +42,7 @@ pub async fn create(prefix: &str) -> Result<TestDb> {
     let name = unique(prefix);
     match postgres_url() {
         Some(admin_url) => {
-            let admin = Db::connect(Some(&admin_url), std::path::Path::new(".")).await?;
-            if let crate::db::Pools::Postgres(pool) = &admin.pools {
-                let sql = format!("CREATE DATABASE {name}");
-                sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await?;
-            }
-            admin.close().await;
-            let url = replace_db_name(&admin_url, &name)?;
+            let url = Db::create_postgres_database(&admin_url, &name).await?;
             Ok(TestDb { url, dir: None })
         }
         None => {
@@ -91,7 +85,8 @@ pub async fn remove(t: TestDb) {
     }
 }
 
-fn replace_db_name(url: &str, name: &str) -> Result<String> {
+/// `url` with its database name replaced by `name`.
+pub fn replace_db_name(url: &str, name: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),
@@ -106,7 +101,7 @@ fn replace_db_name(url: &str, name: &str) -> Result<String> {
         out.push('?');
         out.push_str(q);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]
@@ -114,15 +109,15 @@ mod tests {
     #[test]
     fn database_name_is_replaced() {
         assert_eq!(
-            super::replace_db_name("postgres://u@h:5432/test", "x").unwrap(),
+            super::replace_db_name("postgres://u@h:5432/test", "x"),
             "postgres://u@h:5432/x"
         );
         assert_eq!(
-            super::replace_db_name("postgres://u@h/test?sslmode=disable", "x").unwrap(),
+            super::replace_db_name("postgres://u@h/test?sslmode=disable", "x"),
             "postgres://u@h/x?sslmode=disable"
         );
         assert_eq!(
-            super::replace_db_name("postgres://h", "x").unwrap(),
+            super::replace_db_name("postgres://h", "x"),
             "postgres://h/x"
         );
     }

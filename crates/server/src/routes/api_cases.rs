@@ -61,7 +61,7 @@ pub async fn create_case(
 }
 
 /// Parse a case reference: its numeric id or its code.
-async fn case_id(state: &AppState, raw: &str) -> AppResult<i64> {
+pub(crate) async fn case_id(state: &AppState, raw: &str) -> AppResult<i64> {
     if let Ok(id) = raw.parse::<i64>() {
         return Ok(id);
     }

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_cases;
+pub mod case_pages;
 pub mod extract;
 pub mod openapi;
 pub mod pages;

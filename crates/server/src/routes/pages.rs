@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/territory/{code}", get(territory_page))
         .route("/people", get(people_page))
+        .merge(super::case_pages::router())
         .route("/static/app.css", get(stylesheet))
         .fallback(not_found_page)
 }
@@ -72,7 +73,7 @@ impl PageCtx {
         self.i18n.t(self.lang, key)
     }
 
-    fn chrome(&self, title: String) -> Chrome {
+    pub(crate) fn chrome(&self, title: String) -> Chrome {
         Chrome {
             lang: self.lang,
             title,
@@ -83,12 +84,13 @@ impl PageCtx {
                 role: self.t(&format!("role-{}", c.principal.role.as_str())),
                 scope: c.principal.scope.to_string(),
                 csrf: c.csrf_token.clone(),
+                staff: c.principal.role != domain::account::Role::HouseholdHead,
             }),
         }
     }
 
     /// Render a template into a response, remembering the language when asked.
-    fn render(&self, status: StatusCode, t: impl Template) -> Response {
+    pub(crate) fn render(&self, status: StatusCode, t: impl Template) -> Response {
         match t.render() {
             Ok(html) => {
                 let mut resp = (status, Html(html)).into_response();
@@ -110,7 +112,7 @@ impl PageCtx {
     }
 
     /// Render an error as a page.
-    fn error(&self, e: AppError) -> Response {
+    pub(crate) fn error(&self, e: AppError) -> Response {
         if matches!(e, AppError::Unauthorized(_)) {
             return Redirect::to(&format!("/login?next={}", urlencode(&self.path))).into_response();
         }
@@ -135,14 +137,14 @@ impl PageCtx {
         )
     }
 
-    fn require_caller(&self) -> Result<&Caller, AppError> {
+    pub(crate) fn require_caller(&self) -> Result<&Caller, AppError> {
         self.caller
             .as_ref()
             .ok_or_else(|| AppError::Unauthorized("sign in first".into()))
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
@@ -178,6 +180,8 @@ pub struct UserChip {
     pub role: String,
     pub scope: String,
     pub csrf: String,
+    /// Works cases (every role but household heads): the nav shows the case queue.
+    pub staff: bool,
 }
 
 /// Every translated string the templates use, resolved once per page.
@@ -189,6 +193,7 @@ const LABEL_KEYS: &[&str] = &[
     "nav-home",
     "nav-territory",
     "nav-people",
+    "nav-cases",
     "nav-login",
     "nav-logout",
     "lang-switch",
