@@ -8,3 +8,4 @@ login-title = ནང་འཛུལ།
 login-username = སྤྱོད་མཁན་གྱི་མིང་།
 login-password = གསང་ཨང་།
 login-submit = ནང་འཛུལ།
+cases-search = འཚོལ་བ།

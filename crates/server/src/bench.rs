@@ -10,8 +10,8 @@
 //! `{"scenario", "figures": {…}}`.
 
 use std::io::Write as _;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -93,7 +93,10 @@ fn route(args: &BenchArgs) -> anyhow::Result<()> {
             )
         })
         .collect();
-    eprintln!("bench route: {} lookups over {n_grids} grids…", points.len());
+    eprintln!(
+        "bench route: {} lookups over {n_grids} grids…",
+        points.len()
+    );
     let started = Instant::now();
     let mut hits = 0usize;
     for p in &points {
@@ -110,7 +113,10 @@ fn route(args: &BenchArgs) -> anyhow::Result<()> {
         "hit_rate": hits as f64 / points.len() as f64,
         "threads": 1,
     }}));
-    eprintln!("bench route: {:.0} lookups/s on one thread over {n_grids} grids ({hits} hits)", per_s);
+    eprintln!(
+        "bench route: {:.0} lookups/s on one thread over {n_grids} grids ({hits} hits)",
+        per_s
+    );
     Ok(())
 }
 
@@ -147,7 +153,10 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     let setup = Instant::now();
     let (db, dir) = fresh_db(database_url).await?;
     db.migrate().await?;
-    eprintln!("bench intake: loading the full demo territory into {}…", db.backend().as_str());
+    eprintln!(
+        "bench intake: loading the full demo territory into {}…",
+        db.backend().as_str()
+    );
     crate::demo::load(&db, domain::demo::Scale::Full, &SystemClock).await?;
     let state = AppState::new(db.clone(), Arc::new(SystemClock), Settings::default());
     let app = crate::router(state.clone());
@@ -172,20 +181,24 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         v["token"].as_str().context("no token")?.to_owned()
     };
     // Realistic bodies: points inside a grid of Gannan, real leaf categories.
-    let index = crate::actions::territory::grid_index(&state).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let index = crate::actions::territory::grid_index(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let leaves: Vec<String> = state
         .rules
         .read()
         .await
         .taxonomy
         .leaves()
-        .into_iter()
         .map(|c| c.code.to_string())
         .collect();
     let mut rng = Pcg64::seed_from_u64(11);
     let mut bodies: Vec<CreateCaseRequest> = Vec::with_capacity(20_000);
     while bodies.len() < 20_000 {
-        let (lng, lat) = (rng.random_range(100.75..104.75), rng.random_range(33.1..35.6));
+        let (lng, lat) = (
+            rng.random_range(100.75..104.75),
+            rng.random_range(33.1..35.6),
+        );
         if index.locate(geo::Point::new(lng, lat)).is_none() {
             continue;
         }
@@ -194,7 +207,11 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
             description: PHRASES[rng.random_range(0..PHRASES.len())].to_owned(),
             title: None,
             urgency: None,
-            location: Some(LocationIn { lat, lng, datum: None }),
+            location: Some(LocationIn {
+                lat,
+                lng,
+                datum: None,
+            }),
             territory: None,
             channel: Some("walk_in".into()),
             reporter: None,
@@ -215,7 +232,9 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
             })
             .collect(),
     );
-    emit(json!({"phase": "setup", "backend": db.backend().as_str(), "seconds": setup.elapsed().as_secs_f64()}));
+    emit(
+        json!({"phase": "setup", "backend": db.backend().as_str(), "seconds": setup.elapsed().as_secs_f64()}),
+    );
 
     let send = {
         let client = client.clone();
@@ -239,7 +258,10 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     };
 
     // Phase 1: closed loop.
-    eprintln!("bench intake: closed loop, {} clients for {} s…", args.clients, args.seconds);
+    eprintln!(
+        "bench intake: closed loop, {} clients for {} s…",
+        args.clients, args.seconds
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let ok = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -263,12 +285,20 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     }
     let secs = started.elapsed().as_secs_f64();
     let intake_per_s = ok.load(Ordering::Relaxed) as f64 / secs;
-    emit(json!({"phase": "closed_loop", "clients": args.clients, "created": ok.load(Ordering::Relaxed),
-        "failed": failed.load(Ordering::Relaxed), "seconds": secs, "per_s": intake_per_s}));
-    eprintln!("bench intake: {intake_per_s:.0} cases/s ({} failed)", failed.load(Ordering::Relaxed));
+    emit(
+        json!({"phase": "closed_loop", "clients": args.clients, "created": ok.load(Ordering::Relaxed),
+        "failed": failed.load(Ordering::Relaxed), "seconds": secs, "per_s": intake_per_s}),
+    );
+    eprintln!(
+        "bench intake: {intake_per_s:.0} cases/s ({} failed)",
+        failed.load(Ordering::Relaxed)
+    );
 
     // Phase 2: open loop at a fixed offered rate; latency counted from the scheduled instant.
-    eprintln!("bench intake: open loop at {}/s for {} s…", args.rate, args.rate_seconds);
+    eprintln!(
+        "bench intake: open loop at {}/s for {} s…",
+        args.rate, args.rate_seconds
+    );
     let total = (args.rate * args.rate_seconds) as usize;
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let started = Instant::now();
@@ -302,12 +332,20 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     };
     let (p50, p99) = (pct(0.50), pct(0.99));
     let achieved = lat_ms.len() as f64 / started.elapsed().as_secs_f64();
-    emit(json!({"phase": "open_loop", "offered_per_s": args.rate, "achieved_per_s": achieved,
-        "p50_ms": p50, "p99_ms": p99, "max_ms": lat_ms.last(), "failed": open_failed}));
-    eprintln!("bench intake: p50 {p50:.1} ms, p99 {p99:.1} ms at {}/s offered", args.rate);
+    emit(
+        json!({"phase": "open_loop", "offered_per_s": args.rate, "achieved_per_s": achieved,
+        "p50_ms": p50, "p99_ms": p99, "max_ms": lat_ms.last(), "failed": open_failed}),
+    );
+    eprintln!(
+        "bench intake: p50 {p50:.1} ms, p99 {p99:.1} ms at {}/s offered",
+        args.rate
+    );
 
     // Phase 3: the same kind of rows straight through the store, in batches.
-    eprintln!("bench intake: {} cases straight through the store…", args.raw_cases);
+    eprintln!(
+        "bench intake: {} cases straight through the store…",
+        args.raw_cases
+    );
     let rules = state.rules.read().await.clone();
     let mut inputs = Vec::with_capacity(args.raw_cases);
     for i in 0..args.raw_cases {
@@ -322,7 +360,9 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     }
     // Numbers reserved and rows built beforehand: the timed part is the store's writing alone.
     let now = chrono::Utc::now();
-    let day = now.with_timezone(&domain::clock::china_offset()).date_naive();
+    let day = now
+        .with_timezone(&domain::clock::china_offset())
+        .date_naive();
     let n = inputs.len() as i64;
     let (first_id, firsts) = db.reserve_case_numbers(n, &[(day, n)]).await?;
     let mut writes = Vec::with_capacity(inputs.len());
@@ -349,8 +389,10 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     }
     let raw_secs = started.elapsed().as_secs_f64();
     let raw_per_s = args.raw_cases as f64 / raw_secs;
-    emit(json!({"phase": "raw", "cases": args.raw_cases, "batch": 500, "seconds": raw_secs, "per_s": raw_per_s,
-        "terms_per_case": terms as f64 / args.raw_cases.max(1) as f64}));
+    emit(
+        json!({"phase": "raw", "cases": args.raw_cases, "batch": 500, "seconds": raw_secs, "per_s": raw_per_s,
+        "terms_per_case": terms as f64 / args.raw_cases.max(1) as f64}),
+    );
 
     emit(json!({"scenario": "intake", "figures": {
         "intake_per_s": intake_per_s.round(),

@@ -62,6 +62,9 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     state.metrics = crate::telemetry::init_metrics();
+    crate::actions::rules::load(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot load the rules: {e}"))?;
     crate::jobs::spawn_clock(state.clone());
     let app = crate::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -148,6 +148,9 @@ async fn insert_all(
     let n = db.insert_accounts(accounts, clock.now()).await?;
     progress("accounts", n, started);
     rows.push(("accounts", n));
+    let n = crate::actions::rules::store_default_categories(db).await?;
+    progress("categories", n, started);
+    rows.push(("categories", n));
     let n = db.recompute_counts().await? as u64;
     progress("counts", n, started);
     rows.push(("territory_counts", n));

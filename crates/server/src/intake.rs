@@ -1,50 +1,91 @@
 //! The group-commit writer for new cases.
 //!
-//! Every new case, from every door, goes through one task that takes whatever requests are
-//! waiting, reserves their ids and codes, runs the engine's `create` for each, and writes them
-//! all in one transaction: one fsync for many cases instead of one each, with full durability.
-//! A request is answered only after its transaction has committed.
+//! Request handlers do the CPU work in parallel — routing, the engine's `create`, search terms,
+//! serialisation — with ids and daily code numbers taken from blocks reserved in the database.
+//! One writer task then takes whatever prepared cases are waiting and writes them all in one
+//! transaction: one fsync for many cases instead of one each, with full durability. A request
+//! is answered only after its transaction has committed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use domain::case::{Actor, Case, CaseCode, NewCase};
 use domain::clock::Clock;
 use domain::routing::Route;
 use domain::rules::Rules;
 use store::Db;
 use store::cases::{CaseRecord, Inserted, NewCaseWrite};
-use tokio::sync::{RwLock, mpsc, oneshot};
+use tokio::sync::{Mutex, RwLock, mpsc, oneshot};
 
 use crate::actions::case::{NewCaseInput, counter_changes, event_record, timers};
 use crate::error::{AppError, AppResult};
 
 /// Most cases written in one transaction.
 const MAX_BATCH: usize = 500;
+/// Ids and code numbers reserved at a time. Numbers of a block left unused when the server
+/// stops are skipped, never reused.
+const BLOCK: i64 = 200;
 
 struct Job {
-    input: NewCaseInput,
-    route: Route,
-    by: Option<Actor>,
+    write: NewCaseWrite,
     reply: oneshot::Sender<AppResult<(CaseRecord, bool)>>,
+}
+
+#[derive(Default)]
+struct Blocks {
+    next_id: i64,
+    end_id: i64,
+    day: Option<NaiveDate>,
+    next_seq: i64,
+    end_seq: i64,
 }
 
 /// A handle on the writer; cheap to clone.
 #[derive(Clone)]
 pub struct Intake {
     tx: mpsc::Sender<Job>,
+    db: Db,
+    rules: Arc<RwLock<Rules>>,
+    clock: Arc<dyn Clock>,
+    blocks: Arc<Mutex<Blocks>>,
 }
 
 impl Intake {
     /// Start the writer task.
     pub fn start(db: Db, rules: Arc<RwLock<Rules>>, clock: Arc<dyn Clock>) -> Intake {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        tokio::spawn(run(db, rules, clock, rx));
-        Intake { tx }
+        tokio::spawn(run(db.clone(), rx));
+        Intake {
+            tx,
+            db,
+            rules,
+            clock,
+            blocks: Arc::new(Mutex::new(Blocks::default())),
+        }
     }
 
-    /// Queue a routed case and wait until it is committed. Returns the stored row and whether
+    /// The next case id and code number of `day`, from the reserved blocks.
+    async fn numbers(&self, day: NaiveDate) -> AppResult<(i64, u32)> {
+        let mut b = self.blocks.lock().await;
+        if b.next_id >= b.end_id {
+            let (first, _) = self.db.reserve_case_numbers(BLOCK, &[]).await?;
+            b.next_id = first;
+            b.end_id = first + BLOCK;
+        }
+        if b.day != Some(day) || b.next_seq >= b.end_seq {
+            let (_, firsts) = self.db.reserve_case_numbers(0, &[(day, BLOCK)]).await?;
+            b.day = Some(day);
+            b.next_seq = firsts[0];
+            b.end_seq = firsts[0] + BLOCK;
+        }
+        let out = (b.next_id, u32::try_from(b.next_seq).unwrap_or(u32::MAX));
+        b.next_id += 1;
+        b.next_seq += 1;
+        Ok(out)
+    }
+
+    /// Build a routed case and wait until it is committed. Returns the stored row and whether
     /// it is new (`false`: the idempotency key named an earlier case).
     pub async fn submit(
         &self,
@@ -52,14 +93,18 @@ impl Intake {
         route: Route,
         by: Option<Actor>,
     ) -> AppResult<(CaseRecord, bool)> {
+        let now = self.clock.now();
+        let day = now
+            .with_timezone(&domain::clock::china_offset())
+            .date_naive();
+        let (id, seq) = self.numbers(day).await?;
+        let write = {
+            let rules = self.rules.read().await;
+            build_write(&rules, now, id, seq, &input, &route, by.as_ref())?
+        };
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job {
-                input,
-                route,
-                by,
-                reply,
-            })
+            .send(Job { write, reply })
             .await
             .map_err(|_| AppError::Internal("the case writer has stopped".into()))?;
         rx.await
@@ -67,12 +112,7 @@ impl Intake {
     }
 }
 
-async fn run(
-    db: Db,
-    rules: Arc<RwLock<Rules>>,
-    clock: Arc<dyn Clock>,
-    mut rx: mpsc::Receiver<Job>,
-) {
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -82,22 +122,20 @@ async fn run(
             }
         }
         metrics::histogram!("gesang_intake_batch_size").record(batch.len() as f64);
-        let now = clock.now();
-        let rules = rules.read().await.clone();
-        write_batch(&db, &rules, now, batch).await;
+        write_batch(&db, batch).await;
     }
 }
 
 /// Write a batch; on a failure of the whole transaction (e.g. another server stored the same
 /// idempotency key a moment earlier), write the jobs one by one so each gets its own answer.
-async fn write_batch(db: &Db, rules: &Rules, now: DateTime<Utc>, batch: Vec<Job>) {
+async fn write_batch(db: &Db, batch: Vec<Job>) {
     // Several requests with one key in the same batch: the first is written, the others get
     // its case.
     let mut first_of_key: HashMap<String, usize> = HashMap::new();
     let mut followers: Vec<(usize, Job)> = Vec::new();
     let mut jobs: Vec<Job> = Vec::with_capacity(batch.len());
     for job in batch {
-        match job.input.idempotency_key.clone() {
+        match job.write.record.idempotency_key.clone() {
             Some(k) if first_of_key.contains_key(&k) => followers.push((first_of_key[&k], job)),
             Some(k) => {
                 first_of_key.insert(k, jobs.len());
@@ -106,14 +144,15 @@ async fn write_batch(db: &Db, rules: &Rules, now: DateTime<Utc>, batch: Vec<Job>
             None => jobs.push(job),
         }
     }
-    let results = match prepare_and_insert(db, rules, now, &jobs).await {
+    let writes: Vec<NewCaseWrite> = jobs.iter().map(|j| j.write.clone()).collect();
+    let results = match insert(db, writes).await {
         Ok(r) => r,
         Err(e) if jobs.len() > 1 => {
             tracing::warn!(error = %e, cases = jobs.len(), "batch failed; writing one by one");
             let mut one_by_one = Vec::with_capacity(jobs.len());
             for job in &jobs {
                 one_by_one.push(
-                    prepare_and_insert(db, rules, now, std::slice::from_ref(job))
+                    insert(db, vec![job.write.clone()])
                         .await
                         .map(|mut v| v.remove(0))
                         .unwrap_or_else(Err),
@@ -141,59 +180,24 @@ async fn write_batch(db: &Db, rules: &Rules, now: DateTime<Utc>, batch: Vec<Job>
     }
 }
 
-async fn prepare_and_insert(
+async fn insert(
     db: &Db,
-    rules: &Rules,
-    now: DateTime<Utc>,
-    jobs: &[Job],
+    writes: Vec<NewCaseWrite>,
 ) -> AppResult<Vec<AppResult<(CaseRecord, bool)>>> {
-    let day = now
-        .with_timezone(&domain::clock::china_offset())
-        .date_naive();
-    let n = jobs.len() as i64;
-    let (first_id, firsts) = db.reserve_case_numbers(n, &[(day, n)]).await?;
-    let first_seq = firsts[0];
-    let mut writes = Vec::with_capacity(jobs.len());
-    let mut prepared: Vec<AppResult<CaseRecord>> = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.iter().enumerate() {
-        let id = first_id + i as i64;
-        let seq = u32::try_from(first_seq + i as i64).unwrap_or(u32::MAX);
-        match build(rules, now, id, seq, job) {
-            Ok(w) => {
-                prepared.push(Ok(w.record.clone()));
-                writes.push(w);
-            }
-            Err(e) => prepared.push(Err(e)),
-        }
-    }
+    let records: Vec<CaseRecord> = writes.iter().map(|w| w.record.clone()).collect();
     let outcomes = db.insert_cases(writes).await?;
-    let mut outcomes = outcomes.into_iter();
-    let mut answers = Vec::with_capacity(jobs.len());
-    for p in prepared {
-        answers.push(match p {
-            Err(e) => Err(e),
-            Ok(rec) => match outcomes.next() {
-                Some(Inserted::New(_)) => Ok((rec, true)),
-                Some(Inserted::Existing(id)) => db
-                    .case_by_id(id)
-                    .await?
-                    .map(|r| (r, false))
-                    .ok_or_else(|| AppError::Internal(format!("case {id} vanished"))),
-                None => Err(AppError::Internal("no outcome for a written case".into())),
-            },
+    let mut answers = Vec::with_capacity(records.len());
+    for (rec, outcome) in records.into_iter().zip(outcomes) {
+        answers.push(match outcome {
+            Inserted::New(_) => Ok((rec, true)),
+            Inserted::Existing(id) => db
+                .case_by_id(id)
+                .await?
+                .map(|r| (r, false))
+                .ok_or_else(|| AppError::Internal(format!("case {id} vanished"))),
         });
     }
     Ok(answers)
-}
-
-fn build(
-    rules: &Rules,
-    now: DateTime<Utc>,
-    id: i64,
-    seq: u32,
-    job: &Job,
-) -> AppResult<NewCaseWrite> {
-    build_write(rules, now, id, seq, &job.input, &job.route, job.by.as_ref())
 }
 
 /// Everything one new case writes: the engine's create event, counters, search terms and

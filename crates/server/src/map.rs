@@ -26,8 +26,8 @@ pub struct SvgMap {
 use crate::actions::territory::parse_multipolygon as parse;
 
 const WIDTH: f64 = 800.0;
-/// Height of a pin in SVG units (the map is WIDTH units wide).
-const PIN: f64 = 44.0;
+/// A pin is this fraction of the map's larger side tall, so it reads the same on any map.
+const PIN_FRACTION: f64 = 12.0;
 
 /// A marker at one point (WGS-84), e.g. where a case was reported.
 pub struct MapPin {
@@ -45,7 +45,11 @@ pub fn render(shapes: &[MapShape], aria_label: &str) -> Option<SvgMap> {
 
 /// Like [`render`], with a pin drawn over the shapes (the view is widened to hold the pin even
 /// when it lies outside every shape).
-pub fn render_with_pin(shapes: &[MapShape], pin: Option<&MapPin>, aria_label: &str) -> Option<SvgMap> {
+pub fn render_with_pin(
+    shapes: &[MapShape],
+    pin: Option<&MapPin>,
+    aria_label: &str,
+) -> Option<SvgMap> {
     let parsed: Vec<(&MapShape, MultiPolygon<f64>)> = shapes
         .iter()
         .filter_map(|s| parse(&s.geometry).map(|g| (s, g)))
@@ -81,8 +85,9 @@ pub fn render_with_pin(shapes: &[MapShape], pin: Option<&MapPin>, aria_label: &s
     let epsilon = 0.5 / scale;
     let px = |x: f64, y: f64| ((x - min_x) * kx * scale, (max_y - y) * scale);
 
-    // A pin stands up to PIN units above its point and half that to the sides: leave room.
-    let pad = if pin.is_some() { PIN } else { 0.0 };
+    // A pin stands `pin_h` units above its point and a third of that to the sides: leave room.
+    let pin_h = (span_x * scale).max(span_y * scale) / PIN_FRACTION;
+    let pad = if pin.is_some() { pin_h } else { 0.0 };
     let mut svg = String::new();
     let _ = write!(
         svg,
@@ -127,8 +132,8 @@ pub fn render_with_pin(shapes: &[MapShape], pin: Option<&MapPin>, aria_label: &s
     svg.push_str(&labels);
     if let Some(p) = pin {
         let (x, y) = px(p.lng, p.lat);
-        let h = PIN;
-        let r = PIN * 0.3;
+        let h = pin_h;
+        let r = pin_h * 0.3;
         let _ = write!(
             svg,
             r#"<g class="pin" transform="translate({x:.1},{y:.1})"><title>{}</title><path d="M0,0 C{:.1},{:.1} {:.1},{:.1} {:.1},{:.1} A{r:.1},{r:.1} 0 1,1 {:.1},{:.1} C{:.1},{:.1} {:.1},{:.1} 0,0Z"/><circle cx="0" cy="{:.1}" r="{:.1}"/></g>"#,

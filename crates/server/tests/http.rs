@@ -1625,9 +1625,8 @@ mod cases {
     /// A point inside a grid (WGS-84 lng, lat), checked with `/api/v1/locate`.
     async fn point_in(app: &App, admin: &str, grid: &str) -> (f64, f64) {
         let node = app.territory(admin, grid).await;
-        let shape =
-            server::actions::territory::parse_multipolygon(&node["geometry"].to_string())
-                .unwrap_or_else(|| panic!("grid {grid} has no outline"));
+        let shape = server::actions::territory::parse_multipolygon(&node["geometry"].to_string())
+            .unwrap_or_else(|| panic!("grid {grid} has no outline"));
         let p = shape.interior_point().expect("an interior point");
         let r = app
             .get(
@@ -1752,7 +1751,9 @@ mod cases {
     }
 
     async fn list(app: &App, token: &str, query: &str) -> Value {
-        let r = app.get(&format!("/api/v1/cases?{query}"), Some(token)).await;
+        let r = app
+            .get(&format!("/api/v1/cases?{query}"), Some(token))
+            .await;
         assert_eq!(
             r.status,
             StatusCode::OK,
@@ -1901,11 +1902,17 @@ mod cases {
         let created = create(&app, &worker, body).await;
         assert_eq!(created["status"], "submitted");
         assert_eq!(created["territory"], fx.grid.as_str(), "lands in its grid");
-        assert_eq!(created["centre"], TOWNSHIP, "a pasture dispute is the township's");
+        assert_eq!(
+            created["centre"], TOWNSHIP,
+            "a pasture dispute is the township's"
+        );
         assert_eq!(created["handling_unit"], TOWNSHIP);
         assert_eq!(created["handling_level"], "township");
         assert_eq!(created["category"], PASTURE);
-        assert_eq!(created["channel"], "field_app", "a grid worker reports from the field");
+        assert_eq!(
+            created["channel"], "field_app",
+            "a grid worker reports from the field"
+        );
         assert_eq!(created["urgency"], "normal");
         assert_eq!(created["light"], "green");
         assert_eq!(created["step"], "accept");
@@ -1913,8 +1920,14 @@ mod cases {
         let code = created["code"].as_str().unwrap();
         assert!(code.starts_with("GN20250610"), "code {code}");
         let loc = &created["location"];
-        assert!((loc["lng"].as_f64().unwrap() - fx.point.0).abs() < 1e-9, "{loc}");
-        assert!((loc["lat"].as_f64().unwrap() - fx.point.1).abs() < 1e-9, "{loc}");
+        assert!(
+            (loc["lng"].as_f64().unwrap() - fx.point.0).abs() < 1e-9,
+            "{loc}"
+        );
+        assert!(
+            (loc["lat"].as_f64().unwrap() - fx.point.1).abs() < 1e-9,
+            "{loc}"
+        );
         let id = id_of(&created);
         // Found by its code too.
         assert_eq!(get_case(&app, &centre, code).await["id"], id.as_str());
@@ -1933,14 +1946,24 @@ mod cases {
                 "dispatched",
                 TOWNSHIP_JUSTICE,
             ),
-            (&handler, json!({"action": "sign"}), "in_progress", TOWNSHIP_JUSTICE),
+            (
+                &handler,
+                json!({"action": "sign"}),
+                "in_progress",
+                TOWNSHIP_JUSTICE,
+            ),
             (
                 &handler,
                 json!({"action": "report_handled", "result": "solved", "text": "经调解双方同意以河沟为界，签订协议。"}),
                 "handled",
                 TOWNSHIP_JUSTICE,
             ),
-            (&centre, json!({"action": "verify", "passed": true}), "revisit", TOWNSHIP_JUSTICE),
+            (
+                &centre,
+                json!({"action": "verify", "passed": true}),
+                "revisit",
+                TOWNSHIP_JUSTICE,
+            ),
             (
                 &centre,
                 json!({"action": "revisit", "satisfaction": "satisfied"}),
@@ -1964,17 +1987,69 @@ mod cases {
         let closed = get_case(&app, &centre, &id).await;
         assert_eq!(closed["result"], "solved");
         assert_eq!(closed["satisfaction"], "satisfied");
-        assert!(closed["light"].is_null() && closed["deadline"].is_null(), "{closed}");
+        assert!(
+            closed["light"].is_null() && closed["deadline"].is_null(),
+            "{closed}"
+        );
         assert!(allowed(&closed).is_empty(), "a closed case allows nothing");
         let h = history(&closed);
         let expected = [
-            ("create", worker_id, "grid_worker", "grid", None, "submitted"),
-            ("accept", centre_id, "center_operator", "township", Some("submitted"), "accepted"),
-            ("dispatch", centre_id, "center_operator", "township", Some("accepted"), "dispatched"),
-            ("sign", handler_id, "department_handler", "township", Some("dispatched"), "in_progress"),
-            ("report_handled", handler_id, "department_handler", "township", Some("in_progress"), "handled"),
-            ("verify", centre_id, "center_operator", "township", Some("handled"), "revisit"),
-            ("revisit", centre_id, "center_operator", "township", Some("revisit"), "closed"),
+            (
+                "create",
+                worker_id,
+                "grid_worker",
+                "grid",
+                None,
+                "submitted",
+            ),
+            (
+                "accept",
+                centre_id,
+                "center_operator",
+                "township",
+                Some("submitted"),
+                "accepted",
+            ),
+            (
+                "dispatch",
+                centre_id,
+                "center_operator",
+                "township",
+                Some("accepted"),
+                "dispatched",
+            ),
+            (
+                "sign",
+                handler_id,
+                "department_handler",
+                "township",
+                Some("dispatched"),
+                "in_progress",
+            ),
+            (
+                "report_handled",
+                handler_id,
+                "department_handler",
+                "township",
+                Some("in_progress"),
+                "handled",
+            ),
+            (
+                "verify",
+                centre_id,
+                "center_operator",
+                "township",
+                Some("handled"),
+                "revisit",
+            ),
+            (
+                "revisit",
+                centre_id,
+                "center_operator",
+                "township",
+                Some("revisit"),
+                "closed",
+            ),
         ];
         assert_eq!(h.len(), expected.len(), "{closed}");
         let mut last_at = None;
@@ -1993,7 +2068,13 @@ mod cases {
         assert_eq!(h[4]["text"], "经调解双方同意以河沟为界，签订协议。");
 
         // Nothing moves a closed case.
-        let r = act(&app, &centre, &id, json!({"action": "note", "text": "补记"})).await;
+        let r = act(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "note", "text": "补记"}),
+        )
+        .await;
         r.expect_error(StatusCode::CONFLICT, "conflict");
 
         // Counters (item 6): what the store kept equals the recount of the stored history…
@@ -2009,7 +2090,11 @@ mod cases {
             ("dispatched", 1),
             ("dispatched_accurately", 1),
         ] {
-            assert_eq!(centre_counts.get(c), Some(&v), "{c} of {TOWNSHIP}: {centre_counts:?}");
+            assert_eq!(
+                centre_counts.get(c),
+                Some(&v),
+                "{c} of {TOWNSHIP}: {centre_counts:?}"
+            );
         }
         let unit_counts = store_counters(&app.state, TOWNSHIP_JUSTICE, day).await;
         for (c, v) in [
@@ -2021,7 +2106,11 @@ mod cases {
             ("satisfied", 1),
             ("closed", 1),
         ] {
-            assert_eq!(unit_counts.get(c), Some(&v), "{c} of {TOWNSHIP_JUSTICE}: {unit_counts:?}");
+            assert_eq!(
+                unit_counts.get(c),
+                Some(&v),
+                "{c} of {TOWNSHIP_JUSTICE}: {unit_counts:?}"
+            );
         }
         assert!(store_counters(&app.state, &fx.grid, day).await.is_empty());
     }
@@ -2055,9 +2144,18 @@ mod cases {
         .await;
 
         // The reason is required.
-        expect_field(&act(&app, &police, &id, json!({"action": "send_back"})).await, "reason");
         expect_field(
-            &act(&app, &police, &id, json!({"action": "send_back", "reason": "  "})).await,
+            &act(&app, &police, &id, json!({"action": "send_back"})).await,
+            "reason",
+        );
+        expect_field(
+            &act(
+                &app,
+                &police,
+                &id,
+                json!({"action": "send_back", "reason": "  "}),
+            )
+            .await,
             "reason",
         );
         let c = act_ok(
@@ -2090,7 +2188,14 @@ mod cases {
             "dispatched",
         )
         .await;
-        act_ok(&app, &justice, &id, json!({"action": "sign"}), "in_progress").await;
+        act_ok(
+            &app,
+            &justice,
+            &id,
+            json!({"action": "sign"}),
+            "in_progress",
+        )
+        .await;
         // Sending back after signing works too.
         let c = act_ok(
             &app,
@@ -2118,7 +2223,14 @@ mod cases {
         .await;
         assert_eq!(c["centre"], TOWNSHIP, "theft is the township's first");
         let id = id_of(&c);
-        act_ok(&app, &township, &id, json!({"action": "accept"}), "accepted").await;
+        act_ok(
+            &app,
+            &township,
+            &id,
+            json!({"action": "accept"}),
+            "accepted",
+        )
+        .await;
         // The county's department is not the township's to dispatch to.
         expect_field(
             &act(
@@ -2130,7 +2242,10 @@ mod cases {
             .await,
             "to",
         );
-        expect_field(&act(&app, &township, &id, json!({"action": "escalate"})).await, "reason");
+        expect_field(
+            &act(&app, &township, &id, json!({"action": "escalate"})).await,
+            "reason",
+        );
         let c = act_ok(
             &app,
             &township,
@@ -2173,16 +2288,35 @@ mod cases {
             "handled",
         )
         .await;
-        act_ok(&app, &county, &id, json!({"action": "verify", "passed": true}), "revisit").await;
+        act_ok(
+            &app,
+            &county,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
         let c = act_ok(&app, &county, &id, json!({"action": "close"}), "closed").await;
         let h = history(&c);
         assert_eq!(
             actions(&c),
-            ["create", "accept", "escalate", "dispatch", "sign", "report_handled", "verify", "close"]
+            [
+                "create",
+                "accept",
+                "escalate",
+                "dispatch",
+                "sign",
+                "report_handled",
+                "verify",
+                "close"
+            ]
         );
         assert_eq!(h[2]["by_level"], "township");
         assert_eq!(h[2]["reason"], "跨县作案，超出乡镇处置能力");
-        assert_eq!((h[2]["from_status"].as_str(), h[2]["to_status"].as_str()), (Some("accepted"), Some("accepted")));
+        assert_eq!(
+            (h[2]["from_status"].as_str(), h[2]["to_status"].as_str()),
+            (Some("accepted"), Some("accepted"))
+        );
         for e in &h[3..] {
             assert_eq!(e["by_level"], "county", "{e}");
         }
@@ -2211,16 +2345,37 @@ mod cases {
             "handled",
         )
         .await;
-        let c = act_ok(&app, &centre, &id, json!({"action": "verify", "passed": false}), "in_progress").await;
-        assert_eq!(c["handling_unit"], TOWNSHIP_JUSTICE, "rework at the same unit");
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "verify", "passed": false}),
+            "in_progress",
+        )
+        .await;
+        assert_eq!(
+            c["handling_unit"], TOWNSHIP_JUSTICE,
+            "rework at the same unit"
+        );
         assert!(c["result"].is_null(), "the rejected result is cleared: {c}");
         let last = history(&c).last().unwrap().clone();
-        assert_eq!((last["action"].as_str(), last["from_status"].as_str(), last["to_status"].as_str()),
-            (Some("verify"), Some("handled"), Some("in_progress")));
+        assert_eq!(
+            (
+                last["action"].as_str(),
+                last["from_status"].as_str(),
+                last["to_status"].as_str()
+            ),
+            (Some("verify"), Some("handled"), Some("in_progress"))
+        );
         // The centre cannot report for the unit; the unit reports again.
-        act(&app, &centre, &id, json!({"action": "report_handled", "result": "solved", "text": "x"}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "report_handled", "result": "solved", "text": "x"}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
         act_ok(
             &app,
             &handler,
@@ -2229,12 +2384,36 @@ mod cases {
             "handled",
         )
         .await;
-        act_ok(&app, &centre, &id, json!({"action": "verify", "passed": true}), "revisit").await;
-        let c = act_ok(&app, &centre, &id, json!({"action": "revisit", "satisfaction": "very_satisfied"}), "closed").await;
+        act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "revisit", "satisfaction": "very_satisfied"}),
+            "closed",
+        )
+        .await;
         assert_eq!(c["result"], "solved");
         assert_eq!(
             actions(&c),
-            ["create", "accept", "dispatch", "sign", "report_handled", "verify", "report_handled", "verify", "revisit"]
+            [
+                "create",
+                "accept",
+                "dispatch",
+                "sign",
+                "report_handled",
+                "verify",
+                "report_handled",
+                "verify",
+                "revisit"
+            ]
         );
     }
 
@@ -2252,17 +2431,65 @@ mod cases {
             located(PASTURE, "夏季草场轮牧纠纷", fx.point),
         )
         .await;
-        act_ok(&app, &handler, &id, json!({"action": "report_handled", "result": "solved", "text": "已调解"}), "handled").await;
-        act_ok(&app, &centre, &id, json!({"action": "verify", "passed": true}), "revisit").await;
-        let c = act_ok(&app, &centre, &id, json!({"action": "revisit", "satisfaction": "unsatisfied"}), "in_progress").await;
-        assert_eq!(c["handling_unit"], TOWNSHIP_JUSTICE, "reopened (重办) at the unit that handled it");
+        act_ok(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "report_handled", "result": "solved", "text": "已调解"}),
+            "handled",
+        )
+        .await;
+        act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "revisit", "satisfaction": "unsatisfied"}),
+            "in_progress",
+        )
+        .await;
+        assert_eq!(
+            c["handling_unit"], TOWNSHIP_JUSTICE,
+            "reopened (重办) at the unit that handled it"
+        );
         assert!(c["satisfaction"].is_null() && c["result"].is_null(), "{c}");
         assert_eq!(c["step"], "handle");
         let last = history(&c).last().unwrap().clone();
-        assert_eq!((last["from_status"].as_str(), last["to_status"].as_str()), (Some("revisit"), Some("in_progress")));
-        act_ok(&app, &handler, &id, json!({"action": "report_handled", "result": "solved", "text": "重新划定轮牧时间"}), "handled").await;
-        act_ok(&app, &centre, &id, json!({"action": "verify", "passed": true}), "revisit").await;
-        let c = act_ok(&app, &centre, &id, json!({"action": "revisit", "satisfaction": "satisfied"}), "closed").await;
+        assert_eq!(
+            (last["from_status"].as_str(), last["to_status"].as_str()),
+            (Some("revisit"), Some("in_progress"))
+        );
+        act_ok(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "report_handled", "result": "solved", "text": "重新划定轮牧时间"}),
+            "handled",
+        )
+        .await;
+        act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "revisit", "satisfaction": "satisfied"}),
+            "closed",
+        )
+        .await;
         assert_eq!(c["satisfaction"], "satisfied");
         assert_eq!(actions(&c).iter().filter(|a| *a == "revisit").count(), 2);
     }
@@ -2286,29 +2513,84 @@ mod cases {
         let before = get_case(&app, &handler, &id).await;
         let deadline = time(&before["deadline"]);
 
-        expect_field(&act(&app, &handler, &id, json!({"action": "request_park"})).await, "reason");
-        let c = act_ok(&app, &handler, &id, json!({"action": "request_park", "reason": "待县自然资源局勘界"}), "in_progress").await;
-        assert!(!allowed(&c).contains(&"decide_park".to_owned()), "nobody approves their own request");
-        act(&app, &handler, &id, json!({"action": "decide_park", "approve": true}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        expect_field(
+            &act(&app, &handler, &id, json!({"action": "request_park"})).await,
+            "reason",
+        );
+        let c = act_ok(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "request_park", "reason": "待县自然资源局勘界"}),
+            "in_progress",
+        )
+        .await;
+        assert!(
+            !allowed(&c).contains(&"decide_park".to_owned()),
+            "nobody approves their own request"
+        );
+        act(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "decide_park", "approve": true}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
         // A second request while one is pending: not now.
-        act(&app, &handler, &id, json!({"action": "request_park", "reason": "again"}))
-            .await
-            .expect_error(StatusCode::CONFLICT, "conflict");
+        act(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "request_park", "reason": "again"}),
+        )
+        .await
+        .expect_error(StatusCode::CONFLICT, "conflict");
         // The owning centre approves what the unit it dispatched to asks.
-        let c = act_ok(&app, &centre, &id, json!({"action": "decide_park", "approve": true}), "parked").await;
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "decide_park", "approve": true}),
+            "parked",
+        )
+        .await;
         assert!(c["light"].is_null(), "no light while parked: {c}");
-        let r = act(&app, &handler, &id, json!({"action": "report_handled", "result": "solved", "text": "x"})).await;
+        let r = act(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "report_handled", "result": "solved", "text": "x"}),
+        )
+        .await;
         r.expect_error(StatusCode::CONFLICT, "conflict");
-        assert!(r.json()["error"]["message"].as_str().unwrap().contains("resume"), "{}", r.text());
-        let listed = ids(&list(&app, &centre, &format!("status=parked&territory={}&limit=200", fx.grid)).await);
+        assert!(
+            r.json()["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("resume"),
+            "{}",
+            r.text()
+        );
+        let listed = ids(&list(
+            &app,
+            &centre,
+            &format!("status=parked&territory={}&limit=200", fx.grid),
+        )
+        .await);
         assert!(listed.contains(&id));
 
         // A day later (one working day of pause), the handler resumes; the clock stood still.
         clock.advance(Duration::days(1));
         let handler = app.token(&format!("handler-{TOWNSHIP_JUSTICE}")).await;
-        let c = act_ok(&app, &handler, &id, json!({"action": "resume"}), "in_progress").await;
+        let c = act_ok(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "resume"}),
+            "in_progress",
+        )
+        .await;
         let calendar = &domain::rules::Rules::gannan_default().calendar;
         assert_eq!(
             time(&c["deadline"]),
@@ -2316,25 +2598,51 @@ mod cases {
             "the deadline moves by the working time parked"
         );
         assert_eq!(c["light"], "green");
-        assert_eq!(
-            actions(&c)[4..],
-            ["request_park", "decide_park", "resume"]
-        );
+        assert_eq!(actions(&c)[4..], ["request_park", "decide_park", "resume"]);
 
         // The centre's own request needs the level above (here the township's leader).
         clock.advance(Duration::minutes(10));
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
         let leader = app.token(&format!("leader-{TOWNSHIP}")).await;
-        let own = id_of(&create(&app, &centre, located(PASTURE, "草场承包合同遗失待补办", fx.point)).await);
+        let own = id_of(
+            &create(
+                &app,
+                &centre,
+                located(PASTURE, "草场承包合同遗失待补办", fx.point),
+            )
+            .await,
+        );
         act_ok(&app, &centre, &own, json!({"action": "accept"}), "accepted").await;
-        act_ok(&app, &centre, &own, json!({"action": "request_park", "reason": "待补办合同"}), "accepted").await;
-        act(&app, &centre, &own, json!({"action": "decide_park", "approve": true}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        act_ok(&app, &leader, &own, json!({"action": "decide_park", "approve": true}), "parked").await;
+        act_ok(
+            &app,
+            &centre,
+            &own,
+            json!({"action": "request_park", "reason": "待补办合同"}),
+            "accepted",
+        )
+        .await;
+        act(
+            &app,
+            &centre,
+            &own,
+            json!({"action": "decide_park", "approve": true}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act_ok(
+            &app,
+            &leader,
+            &own,
+            json!({"action": "decide_park", "approve": true}),
+            "parked",
+        )
+        .await;
         act_ok(&app, &centre, &own, json!({"action": "resume"}), "accepted").await;
 
-        let days = (NaiveDate::from_ymd_opt(2025, 6, 17).unwrap(), NaiveDate::from_ymd_opt(2025, 6, 18).unwrap());
+        let days = (
+            NaiveDate::from_ymd_opt(2025, 6, 17).unwrap(),
+            NaiveDate::from_ymd_opt(2025, 6, 18).unwrap(),
+        );
         let own_n: i64 = own.parse().unwrap();
         let n: i64 = id.parse().unwrap();
         assert_counters_match(&app.state, &[n, own_n], days.0, days.1).await;
@@ -2359,36 +2667,87 @@ mod cases {
         let deadline = time(&get_case(&app, &handler, &id).await["deadline"]);
         for bad in [json!(0), json!(31), json!(-1), json!("3"), json!(1.5)] {
             expect_field(
-                &act(&app, &handler, &id, json!({"action": "request_extension", "working_days": bad, "reason": "r"})).await,
+                &act(
+                    &app,
+                    &handler,
+                    &id,
+                    json!({"action": "request_extension", "working_days": bad, "reason": "r"}),
+                )
+                .await,
                 "working_days",
             );
         }
         expect_field(
-            &act(&app, &handler, &id, json!({"action": "request_extension", "working_days": 3})).await,
+            &act(
+                &app,
+                &handler,
+                &id,
+                json!({"action": "request_extension", "working_days": 3}),
+            )
+            .await,
             "reason",
         );
         // Nothing to decide yet.
-        act(&app, &centre, &id, json!({"action": "decide_extension", "approve": true}))
-            .await
-            .expect_error(StatusCode::CONFLICT, "conflict");
+        act(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "decide_extension", "approve": true}),
+        )
+        .await
+        .expect_error(StatusCode::CONFLICT, "conflict");
         act_ok(&app, &handler, &id, json!({"action": "request_extension", "working_days": 3, "reason": "当事人在山上挖虫草"}), "in_progress").await;
-        act(&app, &handler, &id, json!({"action": "decide_extension", "approve": true}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        expect_field(&act(&app, &centre, &id, json!({"action": "decide_extension"})).await, "approve");
-        let c = act_ok(&app, &centre, &id, json!({"action": "decide_extension", "approve": true}), "in_progress").await;
+        act(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "decide_extension", "approve": true}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        expect_field(
+            &act(&app, &centre, &id, json!({"action": "decide_extension"})).await,
+            "approve",
+        );
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "decide_extension", "approve": true}),
+            "in_progress",
+        )
+        .await;
         let calendar = &domain::rules::Rules::gannan_default().calendar;
         let extended = calendar.add_working_days(deadline, 3);
         assert_eq!(time(&c["deadline"]), extended, "three working days later");
         assert!(extended > deadline + Duration::days(2));
 
         // A refused request leaves the deadline alone.
-        act_ok(&app, &handler, &id, json!({"action": "request_extension", "working_days": 5, "reason": "再延"}), "in_progress").await;
-        let c = act_ok(&app, &centre, &id, json!({"action": "decide_extension", "approve": false}), "in_progress").await;
+        act_ok(
+            &app,
+            &handler,
+            &id,
+            json!({"action": "request_extension", "working_days": 5, "reason": "再延"}),
+            "in_progress",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "decide_extension", "approve": false}),
+            "in_progress",
+        )
+        .await;
         assert_eq!(time(&c["deadline"]), extended);
         assert_eq!(
             actions(&c)[4..],
-            ["request_extension", "decide_extension", "request_extension", "decide_extension"]
+            [
+                "request_extension",
+                "decide_extension",
+                "request_extension",
+                "decide_extension"
+            ]
         );
         let day = NaiveDate::from_ymd_opt(2025, 6, 24).unwrap();
         assert_counters_match(&app.state, &[id.parse().unwrap()], day, day).await;
@@ -2399,21 +2758,65 @@ mod cases {
         let app = App::new().await;
         let fx = fixture(&app).await;
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
-        let first = id_of(&create(&app, &centre, located(PASTURE, "草场被邻村牛群占用", fx.point)).await);
-        let dup = id_of(&create(&app, &centre, located(PASTURE, "邻村牛群占用草场（重复反映）", fx.point)).await);
+        let first = id_of(
+            &create(
+                &app,
+                &centre,
+                located(PASTURE, "草场被邻村牛群占用", fx.point),
+            )
+            .await,
+        );
+        let dup = id_of(
+            &create(
+                &app,
+                &centre,
+                located(PASTURE, "邻村牛群占用草场（重复反映）", fx.point),
+            )
+            .await,
+        );
 
-        expect_field(&act(&app, &centre, &dup, json!({"action": "merge"})).await, "into");
-        expect_field(&act(&app, &centre, &dup, json!({"action": "merge", "into": dup})).await, "into");
-        act(&app, &centre, &dup, json!({"action": "merge", "into": "999999999"}))
-            .await
-            .expect_error(StatusCode::NOT_FOUND, "not_found");
-        let c = act_ok(&app, &centre, &dup, json!({"action": "merge", "into": first}), "merged").await;
+        expect_field(
+            &act(&app, &centre, &dup, json!({"action": "merge"})).await,
+            "into",
+        );
+        expect_field(
+            &act(&app, &centre, &dup, json!({"action": "merge", "into": dup})).await,
+            "into",
+        );
+        act(
+            &app,
+            &centre,
+            &dup,
+            json!({"action": "merge", "into": "999999999"}),
+        )
+        .await
+        .expect_error(StatusCode::NOT_FOUND, "not_found");
+        let c = act_ok(
+            &app,
+            &centre,
+            &dup,
+            json!({"action": "merge", "into": first}),
+            "merged",
+        )
+        .await;
         assert!(c["deadline"].is_null() && c["light"].is_null(), "{c}");
         assert!(allowed(&c).is_empty());
         let last = history(&c).last().unwrap().clone();
-        assert_eq!((last["action"].as_str(), last["from_status"].as_str(), last["to_status"].as_str()),
-            (Some("merge"), Some("submitted"), Some("merged")));
-        let state = app.state.db.case_by_id(dup.parse().unwrap()).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                last["action"].as_str(),
+                last["from_status"].as_str(),
+                last["to_status"].as_str()
+            ),
+            (Some("merge"), Some("submitted"), Some("merged"))
+        );
+        let state = app
+            .state
+            .db
+            .case_by_id(dup.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
         let merged: Case = serde_json::from_str(&state.state).unwrap();
         assert_eq!(merged.merged_into, Some(first.parse().unwrap()));
         // Terminal: nothing more.
@@ -2421,7 +2824,14 @@ mod cases {
         r.expect_error(StatusCode::CONFLICT, "conflict");
         // The case it went into is untouched.
         assert_eq!(get_case(&app, &centre, &first).await["status"], "submitted");
-        act_ok(&app, &centre, &first, json!({"action": "accept"}), "accepted").await;
+        act_ok(
+            &app,
+            &centre,
+            &first,
+            json!({"action": "accept"}),
+            "accepted",
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -2434,12 +2844,32 @@ mod cases {
         let c = create(&app, &worker, located(GARBAGE, "路边垃圾堆积", fx.point)).await;
         assert_eq!(c["centre"], VILLAGE, "rubbish is the village's");
         let id = id_of(&c);
-        act(&app, &other, &id, json!({"action": "self_handle", "result": "solved", "text": "x"}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
-        expect_field(&act(&app, &worker, &id, json!({"action": "self_handle", "text": "x"})).await, "result");
+        act(
+            &app,
+            &other,
+            &id,
+            json!({"action": "self_handle", "result": "solved", "text": "x"}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
         expect_field(
-            &act(&app, &worker, &id, json!({"action": "self_handle", "result": "fixed", "text": "x"})).await,
+            &act(
+                &app,
+                &worker,
+                &id,
+                json!({"action": "self_handle", "text": "x"}),
+            )
+            .await,
+            "result",
+        );
+        expect_field(
+            &act(
+                &app,
+                &worker,
+                &id,
+                json!({"action": "self_handle", "result": "fixed", "text": "x"}),
+            )
+            .await,
             "result",
         );
         let c = act_ok(
@@ -2450,18 +2880,40 @@ mod cases {
             "handled",
         )
         .await;
-        assert_eq!(c["handling_unit"], fx.grid.as_str(), "held by the worker's grid");
+        assert_eq!(
+            c["handling_unit"],
+            fx.grid.as_str(),
+            "held by the worker's grid"
+        );
         assert_eq!(c["handling_level"], "grid");
         assert_eq!(c["result"], "solved");
         let last = history(&c).last().unwrap().clone();
-        assert_eq!((last["from_status"].as_str(), last["to_status"].as_str(), last["by_role"].as_str()),
-            (Some("submitted"), Some("handled"), Some("grid_worker")));
+        assert_eq!(
+            (
+                last["from_status"].as_str(),
+                last["to_status"].as_str(),
+                last["by_role"].as_str()
+            ),
+            (Some("submitted"), Some("handled"), Some("grid_worker"))
+        );
         assert_eq!(last["text"], "已组织村民清运");
         // The worker cannot verify his own work; the village centre does.
-        act(&app, &worker, &id, json!({"action": "verify", "passed": true}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        act_ok(&app, &village, &id, json!({"action": "verify", "passed": true}), "revisit").await;
+        act(
+            &app,
+            &worker,
+            &id,
+            json!({"action": "verify", "passed": true}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act_ok(
+            &app,
+            &village,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
         act_ok(&app, &village, &id, json!({"action": "close"}), "closed").await;
     }
 
@@ -2470,8 +2922,18 @@ mod cases {
         let app = App::new().await;
         let fx = fixture(&app).await;
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
-        let id = id_of(&create(&app, &centre, located(PASTURE, "咨询离婚财产分割", fx.point)).await);
-        expect_field(&act(&app, &centre, &id, json!({"action": "reject"})).await, "reason");
+        let id = id_of(
+            &create(
+                &app,
+                &centre,
+                located(PASTURE, "咨询离婚财产分割", fx.point),
+            )
+            .await,
+        );
+        expect_field(
+            &act(&app, &centre, &id, json!({"action": "reject"})).await,
+            "reason",
+        );
         let c = act_ok(
             &app,
             &centre,
@@ -2480,13 +2942,22 @@ mod cases {
             "rejected",
         )
         .await;
-        assert!(c["deadline"].is_null() && c["light"].is_null() && allowed(&c).is_empty(), "{c}");
+        assert!(
+            c["deadline"].is_null() && c["light"].is_null() && allowed(&c).is_empty(),
+            "{c}"
+        );
         let last = history(&c).last().unwrap().clone();
         assert_eq!(last["action"], "reject");
         assert_eq!(last["reason"], "属诉讼事项，不予受理");
         assert_eq!(last["to_status"], "rejected");
         let stored: Case = serde_json::from_str(
-            &app.state.db.case_by_id(id.parse().unwrap()).await.unwrap().unwrap().state,
+            &app.state
+                .db
+                .case_by_id(id.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
         )
         .unwrap();
         assert_eq!(stored.redirect.as_deref(), Some("夏河县人民法院"));
@@ -2501,27 +2972,100 @@ mod cases {
         let township = app.token(&format!("center-{TOWNSHIP}")).await;
         let village = app.token(&format!("center-{VILLAGE}")).await;
         let worker = app.token(&format!("worker-{}", fx.grid)).await;
-        let id = id_of(&create(&app, &township, located(PASTURE, "村内两户草场界桩之争", fx.point)).await);
-        act_ok(&app, &township, &id, json!({"action": "accept"}), "accepted").await;
-        let c = act_ok(&app, &township, &id, json!({"action": "dispatch", "to": {"unit": VILLAGE}}), "dispatched").await;
-        assert_eq!((c["handling_unit"].as_str(), c["handling_level"].as_str()), (Some(VILLAGE), Some("village")));
+        let id = id_of(
+            &create(
+                &app,
+                &township,
+                located(PASTURE, "村内两户草场界桩之争", fx.point),
+            )
+            .await,
+        );
+        act_ok(
+            &app,
+            &township,
+            &id,
+            json!({"action": "accept"}),
+            "accepted",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &township,
+            &id,
+            json!({"action": "dispatch", "to": {"unit": VILLAGE}}),
+            "dispatched",
+        )
+        .await;
+        assert_eq!(
+            (c["handling_unit"].as_str(), c["handling_level"].as_str()),
+            (Some(VILLAGE), Some("village"))
+        );
         // Signing makes the village the owning centre, the case accepted there.
         let c = act_ok(&app, &village, &id, json!({"action": "sign"}), "accepted").await;
         assert_eq!(c["centre"], VILLAGE);
         assert_eq!(c["handling_unit"], VILLAGE);
-        act(&app, &township, &id, json!({"action": "dispatch", "to": {"unit": fx.grid}}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        act_ok(&app, &village, &id, json!({"action": "dispatch", "to": {"unit": fx.grid}}), "dispatched").await;
+        act(
+            &app,
+            &township,
+            &id,
+            json!({"action": "dispatch", "to": {"unit": fx.grid}}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act_ok(
+            &app,
+            &village,
+            &id,
+            json!({"action": "dispatch", "to": {"unit": fx.grid}}),
+            "dispatched",
+        )
+        .await;
         act_ok(&app, &worker, &id, json!({"action": "sign"}), "in_progress").await;
-        let c = act_ok(&app, &worker, &id, json!({"action": "note", "text": "已约双方周五到场"}), "in_progress").await;
+        let c = act_ok(
+            &app,
+            &worker,
+            &id,
+            json!({"action": "note", "text": "已约双方周五到场"}),
+            "in_progress",
+        )
+        .await;
         assert_eq!(history(&c).last().unwrap()["text"], "已约双方周五到场");
-        act_ok(&app, &worker, &id, json!({"action": "report_handled", "result": "solved", "text": "重新埋设界桩"}), "handled").await;
-        act_ok(&app, &village, &id, json!({"action": "verify", "passed": true}), "revisit").await;
-        let c = act_ok(&app, &village, &id, json!({"action": "revisit", "satisfaction": "understanding"}), "closed").await;
+        act_ok(
+            &app,
+            &worker,
+            &id,
+            json!({"action": "report_handled", "result": "solved", "text": "重新埋设界桩"}),
+            "handled",
+        )
+        .await;
+        act_ok(
+            &app,
+            &village,
+            &id,
+            json!({"action": "verify", "passed": true}),
+            "revisit",
+        )
+        .await;
+        let c = act_ok(
+            &app,
+            &village,
+            &id,
+            json!({"action": "revisit", "satisfaction": "understanding"}),
+            "closed",
+        )
+        .await;
         assert_eq!(c["satisfaction"], "understanding");
-        let levels: Vec<&str> = history(&c).iter().map(|h| h["by_level"].as_str().unwrap_or("")).collect();
-        assert_eq!(levels, ["township", "township", "township", "village", "village", "grid", "grid", "grid", "village", "village"]);
+        let levels: Vec<&str> = history(&c)
+            .iter()
+            .map(|h| h["by_level"].as_str().unwrap_or(""))
+            .collect();
+        assert_eq!(
+            levels,
+            [
+                "township", "township", "township", "village", "village", "grid", "grid", "grid",
+                "village", "village"
+            ]
+        );
     }
 
     #[tokio::test]
@@ -2531,26 +3075,66 @@ mod cases {
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
         let police = app.token(&format!("handler-{TOWNSHIP_POLICE}")).await;
         let justice = app.token(&format!("handler-{TOWNSHIP_JUSTICE}")).await;
-        let id = id_of(&create(&app, &centre, located(PASTURE, "草场纠纷引发口角", fx.point)).await);
+        let id = id_of(
+            &create(
+                &app,
+                &centre,
+                located(PASTURE, "草场纠纷引发口角", fx.point),
+            )
+            .await,
+        );
         act_ok(&app, &centre, &id, json!({"action": "accept"}), "accepted").await;
-        act_ok(&app, &centre, &id, json!({"action": "dispatch", "to": {"unit": TOWNSHIP_POLICE}}), "dispatched").await;
-        expect_field(&act(&app, &centre, &id, json!({"action": "transfer"})).await, "to.unit");
+        act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "dispatch", "to": {"unit": TOWNSHIP_POLICE}}),
+            "dispatched",
+        )
+        .await;
         expect_field(
-            &act(&app, &centre, &id, json!({"action": "transfer", "to": {"unit": "623027202-nowhere"}})).await,
+            &act(&app, &centre, &id, json!({"action": "transfer"})).await,
             "to.unit",
         );
         expect_field(
-            &act(&app, &centre, &id, json!({"action": "transfer", "to": {"unit": TOWNSHIP_POLICE}})).await,
+            &act(
+                &app,
+                &centre,
+                &id,
+                json!({"action": "transfer", "to": {"unit": "623027202-nowhere"}}),
+            )
+            .await,
+            "to.unit",
+        );
+        expect_field(
+            &act(
+                &app,
+                &centre,
+                &id,
+                json!({"action": "transfer", "to": {"unit": TOWNSHIP_POLICE}}),
+            )
+            .await,
             "to",
         );
         expect_field(
-            &act(&app, &centre, &id, json!({"action": "transfer", "to": {"unit": COUNTY_POLICE}})).await,
+            &act(
+                &app,
+                &centre,
+                &id,
+                json!({"action": "transfer", "to": {"unit": COUNTY_POLICE}}),
+            )
+            .await,
             "to",
         );
         // Only the owning centre transfers.
-        act(&app, &police, &id, json!({"action": "transfer", "to": {"unit": TOWNSHIP_JUSTICE}}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act(
+            &app,
+            &police,
+            &id,
+            json!({"action": "transfer", "to": {"unit": TOWNSHIP_JUSTICE}}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
         let c = act_ok(
             &app,
             &centre,
@@ -2564,7 +3148,14 @@ mod cases {
         act(&app, &police, &id, json!({"action": "sign"}))
             .await
             .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        act_ok(&app, &justice, &id, json!({"action": "sign"}), "in_progress").await;
+        act_ok(
+            &app,
+            &justice,
+            &id,
+            json!({"action": "sign"}),
+            "in_progress",
+        )
+        .await;
         // From in progress too, down to a grid this time.
         let c = act_ok(
             &app,
@@ -2580,7 +3171,9 @@ mod cases {
         act_ok(&app, &worker, &id, json!({"action": "sign"}), "in_progress").await;
         assert_eq!(
             actions(&get_case(&app, &centre, &id).await),
-            ["create", "accept", "dispatch", "transfer", "sign", "transfer", "sign"]
+            [
+                "create", "accept", "dispatch", "transfer", "sign", "transfer", "sign"
+            ]
         );
     }
 
@@ -2595,13 +3188,33 @@ mod cases {
         let county_police = app.token(&format!("handler-{COUNTY_POLICE}")).await;
         let worker = app.token(&format!("worker-{}", fx.grid)).await;
         let leader_id = account_id(&app, &county_leader).await;
-        let c = create(&app, &centre, located(THEFT, "牧场帐篷内财物被盗", fx.point)).await;
+        let c = create(
+            &app,
+            &centre,
+            located(THEFT, "牧场帐篷内财物被盗", fx.point),
+        )
+        .await;
         let id = id_of(&c);
         let deadline = time(&c["deadline"]);
 
-        expect_field(&act(&app, &county_leader, &id, json!({"action": "supervise", "level": "yellow"})).await, "text");
         expect_field(
-            &act(&app, &county_leader, &id, json!({"action": "supervise", "level": "purple", "text": "x"})).await,
+            &act(
+                &app,
+                &county_leader,
+                &id,
+                json!({"action": "supervise", "level": "yellow"}),
+            )
+            .await,
+            "text",
+        );
+        expect_field(
+            &act(
+                &app,
+                &county_leader,
+                &id,
+                json!({"action": "supervise", "level": "purple", "text": "x"}),
+            )
+            .await,
             "level",
         );
         let c = act_ok(
@@ -2618,26 +3231,67 @@ mod cases {
         assert_eq!(last["by_role"], "leader");
         assert_eq!(last["by_level"], "county");
         assert_eq!(last["text"], "请乡派出所尽快处置");
-        assert_eq!((last["from_status"].as_str(), last["to_status"].as_str()), (Some("submitted"), Some("submitted")));
+        assert_eq!(
+            (last["from_status"].as_str(), last["to_status"].as_str()),
+            (Some("submitted"), Some("submitted"))
+        );
         // The county centre supervises too (level defaults to normal); nobody else.
-        act_ok(&app, &county_centre, &id, json!({"action": "supervise", "text": "督办"}), "submitted").await;
-        act(&app, &other_centre, &id, json!({"action": "supervise", "text": "x"}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
-        act(&app, &county_police, &id, json!({"action": "supervise", "text": "x"}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
-        act(&app, &worker, &id, json!({"action": "supervise", "text": "x"}))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act_ok(
+            &app,
+            &county_centre,
+            &id,
+            json!({"action": "supervise", "text": "督办"}),
+            "submitted",
+        )
+        .await;
+        act(
+            &app,
+            &other_centre,
+            &id,
+            json!({"action": "supervise", "text": "x"}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+        act(
+            &app,
+            &county_police,
+            &id,
+            json!({"action": "supervise", "text": "x"}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+        act(
+            &app,
+            &worker,
+            &id,
+            json!({"action": "supervise", "text": "x"}),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
         let stored: Case = serde_json::from_str(
-            &app.state.db.case_by_id(num_id(&c)).await.unwrap().unwrap().state,
+            &app.state
+                .db
+                .case_by_id(num_id(&c))
+                .await
+                .unwrap()
+                .unwrap()
+                .state,
         )
         .unwrap();
-        assert_eq!((stored.supervision.yellow, stored.supervision.normal), (1, 1));
+        assert_eq!(
+            (stored.supervision.yellow, stored.supervision.normal),
+            (1, 1)
+        );
 
         // 加急: the urgent limits apply from now on.
-        let c = act_ok(&app, &county_leader, &id, json!({"action": "mark_urgent"}), "submitted").await;
+        let c = act_ok(
+            &app,
+            &county_leader,
+            &id,
+            json!({"action": "mark_urgent"}),
+            "submitted",
+        )
+        .await;
         assert_eq!(c["urgency"], "urgent");
         assert!(time(&c["deadline"]) <= deadline, "urgent is never later");
         assert!(!allowed(&get_case(&app, &centre, &id).await).contains(&"mark_urgent".to_owned()));
@@ -2665,22 +3319,48 @@ mod cases {
         };
         let cases: Vec<(Value, &str)> = vec![
             (located(PASTURE, "北京的事", (116.4, 39.9)), "location"),
-            (with(&|b| b["location"]["datum"] = json!("bd09")), "location.datum"),
+            (
+                with(&|b| b["location"]["datum"] = json!("bd09")),
+                "location.datum",
+            ),
             (with(&|b| b["location"]["lat"] = json!(95.0)), "location"),
-            (with(&|b| b["category"] = json!("attention.dispute.nonsense")), "category"),
+            (
+                with(&|b| b["category"] = json!("attention.dispute.nonsense")),
+                "category",
+            ),
             (with(&|b| b["category"] = json!("")), "category"),
-            (with(&|b| b["description"] = json!("字".repeat(5001))), "description"),
+            (
+                with(&|b| b["description"] = json!("字".repeat(5001))),
+                "description",
+            ),
             (with(&|b| b["description"] = json!("   ")), "description"),
-            (with(&|b| b["idempotency_key"] = json!("has spaces in it")), "idempotency_key"),
-            (with(&|b| b["idempotency_key"] = json!("k".repeat(101))), "idempotency_key"),
-            (with(&|b| b["idempotency_key"] = json!("")), "idempotency_key"),
-            (with(&|b| b["idempotency_key"] = json!("钥匙")), "idempotency_key"),
+            (
+                with(&|b| b["idempotency_key"] = json!("has spaces in it")),
+                "idempotency_key",
+            ),
+            (
+                with(&|b| b["idempotency_key"] = json!("k".repeat(101))),
+                "idempotency_key",
+            ),
+            (
+                with(&|b| b["idempotency_key"] = json!("")),
+                "idempotency_key",
+            ),
+            (
+                with(&|b| b["idempotency_key"] = json!("钥匙")),
+                "idempotency_key",
+            ),
             (with(&|b| b["urgency"] = json!("very")), "urgency"),
             (with(&|b| b["channel"] = json!("carrier_pigeon")), "channel"),
         ];
         for (body, field) in cases {
             let r = post_case(&app, &centre, &body).await;
-            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{field}: {}", r.text());
+            assert_eq!(
+                r.status,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "{field}: {}",
+                r.text()
+            );
             expect_field(&r, field);
         }
         // No location and no territory: the caller's own node (a township: a township case).
@@ -2751,7 +3431,11 @@ mod cases {
                 let status = resp.status();
                 let replayed = resp.headers().get("idempotent-replayed").is_some();
                 let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-                (status, replayed, serde_json::from_slice::<Value>(&bytes).unwrap())
+                (
+                    status,
+                    replayed,
+                    serde_json::from_slice::<Value>(&bytes).unwrap(),
+                )
             });
         }
         let mut ids_seen = BTreeSet::new();
@@ -2854,13 +3538,31 @@ mod cases {
         get_case(&app, &county_police, &id).await;
 
         // Malformed actions: 422 naming the field.
-        expect_field(&act(&app, &centre, &id, json!({"action": "teleport"})).await, "action");
-        expect_field(&act(&app, &centre, &id, json!({"reason": "no action"})).await, "action");
-        expect_field(&act(&app, &centre, &id, json!({"action": 7})).await, "action");
-        expect_field(&act(&app, &centre, &id, json!(["accept"])).await, "body");
-        expect_field(&act(&app, &centre, &id, json!({"action": "reject", "reason": 5})).await, "reason");
         expect_field(
-            &act(&app, &centre, &id, json!({"action": "reject", "reason": "字".repeat(5001)})).await,
+            &act(&app, &centre, &id, json!({"action": "teleport"})).await,
+            "action",
+        );
+        expect_field(
+            &act(&app, &centre, &id, json!({"reason": "no action"})).await,
+            "action",
+        );
+        expect_field(
+            &act(&app, &centre, &id, json!({"action": 7})).await,
+            "action",
+        );
+        expect_field(&act(&app, &centre, &id, json!(["accept"])).await, "body");
+        expect_field(
+            &act(&app, &centre, &id, json!({"action": "reject", "reason": 5})).await,
+            "reason",
+        );
+        expect_field(
+            &act(
+                &app,
+                &centre,
+                &id,
+                json!({"action": "reject", "reason": "字".repeat(5001)}),
+            )
+            .await,
             "reason",
         );
         // Unknown and malformed case references.
@@ -2870,16 +3572,29 @@ mod cases {
         app.get("/api/v1/cases/GN20990101999999", Some(&centre))
             .await
             .expect_error(StatusCode::NOT_FOUND, "not_found");
-        expect_field(&app.get("/api/v1/cases/not-a-case", Some(&centre)).await, "id");
+        expect_field(
+            &app.get("/api/v1/cases/not-a-case", Some(&centre)).await,
+            "id",
+        );
         app.get(&format!("/api/v1/cases/{id}"), None)
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
 
         // send_back needs its reason (and a case where it is allowed).
         act_ok(&app, &centre, &id, json!({"action": "accept"}), "accepted").await;
-        act_ok(&app, &centre, &id, json!({"action": "dispatch", "to": {"unit": TOWNSHIP_JUSTICE}}), "dispatched").await;
+        act_ok(
+            &app,
+            &centre,
+            &id,
+            json!({"action": "dispatch", "to": {"unit": TOWNSHIP_JUSTICE}}),
+            "dispatched",
+        )
+        .await;
         let justice = app.token(&format!("handler-{TOWNSHIP_JUSTICE}")).await;
-        expect_field(&act(&app, &justice, &id, json!({"action": "send_back"})).await, "reason");
+        expect_field(
+            &act(&app, &justice, &id, json!({"action": "send_back"})).await,
+            "reason",
+        );
         // Nothing refused was recorded.
         assert_eq!(
             actions(&get_case(&app, &centre, &id).await),
@@ -2904,14 +3619,27 @@ mod cases {
             )
             .await;
             assert_eq!(wgs["territory"], grid.as_str());
-            assert_eq!(gcj["territory"], grid.as_str(), "the GCJ-02 point is converted first");
+            assert_eq!(
+                gcj["territory"],
+                grid.as_str(),
+                "the GCJ-02 point is converted first"
+            );
             // Stored in WGS-84, within a metre or so of the original.
             let loc = &gcj["location"];
-            assert!((loc["lng"].as_f64().unwrap() - lng).abs() < 2e-5, "{loc} vs {lng}");
-            assert!((loc["lat"].as_f64().unwrap() - lat).abs() < 2e-5, "{loc} vs {lat}");
+            assert!(
+                (loc["lng"].as_f64().unwrap() - lng).abs() < 2e-5,
+                "{loc} vs {lng}"
+            );
+            assert!(
+                (loc["lat"].as_f64().unwrap() - lat).abs() < 2e-5,
+                "{loc} vs {lat}"
+            );
             // The unconverted GCJ-02 numbers taken as WGS-84 would be hundreds of metres off.
             let r = app
-                .get(&format!("/api/v1/locate?lng={glng}&lat={glat}&datum=gcj02"), Some(&centre))
+                .get(
+                    &format!("/api/v1/locate?lng={glng}&lat={glat}&datum=gcj02"),
+                    Some(&centre),
+                )
                 .await;
             assert_eq!(r.json()["grid"], grid.as_str());
         }
@@ -2932,18 +3660,32 @@ mod cases {
         let a = id_of(&create(&app, &centre, located(PASTURE, &desc("草场"), fx.point)).await);
         let b = id_of(&create(&app, &centre, located(THEFT, &desc("盗窃"), fx.other_point)).await);
         let c = id_of(
-            &create(&app, &centre, json!({"category": GARBAGE, "description": desc("垃圾"), "territory": VILLAGE}))
-                .await,
+            &create(
+                &app,
+                &centre,
+                json!({"category": GARBAGE, "description": desc("垃圾"), "territory": VILLAGE}),
+            )
+            .await,
         );
         let d = id_of(&create(&app, &centre, located(PASTURE, &desc("草场二"), fx.point)).await);
         act_ok(&app, &centre, &d, json!({"action": "accept"}), "accepted").await;
         let e = id_of(&create(&app, &centre, located(THEFT, &desc("盗窃二"), fx.point)).await);
-        act_ok(&app, &centre, &e, json!({"action": "reject", "reason": "重复"}), "rejected").await;
+        act_ok(
+            &app,
+            &centre,
+            &e,
+            json!({"action": "reject", "reason": "重复"}),
+            "rejected",
+        )
+        .await;
         let all: BTreeSet<String> = [&a, &b, &c, &d, &e].into_iter().cloned().collect();
         let set = |v: &[&String]| v.iter().map(|s| (*s).clone()).collect::<BTreeSet<String>>();
         let found = |page: Value| ids(&page).into_iter().collect::<BTreeSet<String>>();
 
-        assert_eq!(found(list(&app, &centre, &format!("q={t}&limit=200")).await), all);
+        assert_eq!(
+            found(list(&app, &centre, &format!("q={t}&limit=200")).await),
+            all
+        );
         // Newest first.
         let newest = ids(&list(&app, &centre, &format!("q={t}")).await);
         let mut sorted = newest.clone();
@@ -2964,7 +3706,10 @@ mod cases {
             (&*format!("category={PASTURE}"), set(&[&a, &d])),
             ("category=attention.dispute.past", set(&[])),
             ("category=management", set(&[&c])),
-            (&*format!("status=submitted&category=attention&territory={}", fx.grid), set(&[&a])),
+            (
+                &*format!("status=submitted&category=attention&territory={}", fx.grid),
+                set(&[&a]),
+            ),
             ("overdue=true", set(&[])),
             ("overdue=false", all.clone()),
         ] {
@@ -3008,18 +3753,33 @@ mod cases {
         let worker = app.token(&format!("worker-{}", fx.grid)).await;
         let other_worker = app.token(&format!("worker-{}", fx.other_grid)).await;
         let other_centre = app.token(&format!("center-{}", fx.other_township)).await;
-        assert_eq!(found(list(&app, &worker, &format!("q={t}")).await), set(&[&a, &d, &e]));
-        assert_eq!(found(list(&app, &other_worker, &format!("q={t}")).await), set(&[&b]));
+        assert_eq!(
+            found(list(&app, &worker, &format!("q={t}")).await),
+            set(&[&a, &d, &e])
+        );
+        assert_eq!(
+            found(list(&app, &other_worker, &format!("q={t}")).await),
+            set(&[&b])
+        );
         assert!(ids(&list(&app, &other_centre, &format!("q={t}")).await).is_empty());
-        app.get(&format!("/api/v1/cases?territory={}", fx.other_grid), Some(&worker))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
-        app.get(&format!("/api/v1/cases?territory={TOWNSHIP}"), Some(&other_centre))
-            .await
-            .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+        app.get(
+            &format!("/api/v1/cases?territory={}", fx.other_grid),
+            Some(&worker),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+        app.get(
+            &format!("/api/v1/cases?territory={TOWNSHIP}"),
+            Some(&other_centre),
+        )
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
         // The county sees all of them.
         let county = app.token(&format!("center-{COUNTY}")).await;
-        assert_eq!(found(list(&app, &county, &format!("q={t}&limit=200")).await), all);
+        assert_eq!(
+            found(list(&app, &county, &format!("q={t}&limit=200")).await),
+            all
+        );
 
         // Queue order: open cases, earliest deadline first.
         let queue = list(&app, &centre, &format!("q={t}&order=deadline")).await;
@@ -3029,7 +3789,12 @@ mod cases {
         let open: Vec<&Value> = items.iter().filter(|c| !c["deadline"].is_null()).collect();
         assert_eq!(open.len(), 4, "four open cases have a deadline");
         for w in open.windows(2) {
-            assert!(time(&w[0]["deadline"]) <= time(&w[1]["deadline"]), "{} before {}", w[0]["deadline"], w[1]["deadline"]);
+            assert!(
+                time(&w[0]["deadline"]) <= time(&w[1]["deadline"]),
+                "{} before {}",
+                w[0]["deadline"],
+                w[1]["deadline"]
+            );
         }
         let first_closed = items.iter().position(|c| c["deadline"].is_null()).unwrap();
         assert_eq!(first_closed, 4, "ended cases come after the queue");
@@ -3045,7 +3810,9 @@ mod cases {
             "overdue=perhaps",
             "order=deadline&cursor=5",
         ] {
-            let r = app.get(&format!("/api/v1/cases?{bad}"), Some(&centre)).await;
+            let r = app
+                .get(&format!("/api/v1/cases?{bad}"), Some(&centre))
+                .await;
             r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
         }
     }
@@ -3057,14 +3824,26 @@ mod cases {
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
         let t = tag();
         let zh = id_of(
-            &create(&app, &centre, located(PASTURE, &format!("牧民反映冬季草场的围栏被邻村拆毁 {t}"), fx.point))
-                .await,
+            &create(
+                &app,
+                &centre,
+                located(
+                    PASTURE,
+                    &format!("牧民反映冬季草场的围栏被邻村拆毁 {t}"),
+                    fx.point,
+                ),
+            )
+            .await,
         );
         let en = id_of(
             &create(
                 &app,
                 &centre,
-                located(GARBAGE, &format!("Tourists left rubbish beside the Daxia river {t}"), fx.point),
+                located(
+                    GARBAGE,
+                    &format!("Tourists left rubbish beside the Daxia river {t}"),
+                    fx.point,
+                ),
             )
             .await,
         );
@@ -3101,9 +3880,15 @@ mod cases {
         assert_eq!(search(format!("རྩྭ་ཐང {t}")).await, one(&bo));
         assert_eq!(search(format!("རྩྭ {t}")).await, one(&bo));
         // The category's name is indexed too.
-        assert_eq!(search(format!("草场纠纷 {t}")).await, BTreeSet::from([zh.clone(), bo.clone()]));
+        assert_eq!(
+            search(format!("草场纠纷 {t}")).await,
+            BTreeSet::from([zh.clone(), bo.clone()])
+        );
         // Found by the code.
-        let code = get_case(&app, &centre, &zh).await["code"].as_str().unwrap().to_owned();
+        let code = get_case(&app, &centre, &zh).await["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert!(search(code).await.contains(&zh));
         // Only inside the caller's scope.
         let other_worker = app.token(&format!("worker-{}", fx.other_grid)).await;
@@ -3112,7 +3897,10 @@ mod cases {
             assert!(ids(&list(&app, token, &format!("q={t}")).await).is_empty());
         }
         let worker = app.token(&format!("worker-{}", fx.grid)).await;
-        assert_eq!(ids(&list(&app, &worker, &format!("q={}", enc(&format!("围栏 {t}")))).await), [zh]);
+        assert_eq!(
+            ids(&list(&app, &worker, &format!("q={}", enc(&format!("围栏 {t}")))).await),
+            [zh]
+        );
     }
 
     // -----------------------------------------------------------------------------------------
@@ -3130,7 +3918,12 @@ mod cases {
         let mut made = Vec::new();
         for i in 0..4 {
             made.push(
-                create(&app, &centre, located(POLICY, &format!("草原奖补政策咨询{i} {t}"), fx.point)).await,
+                create(
+                    &app,
+                    &centre,
+                    located(POLICY, &format!("草原奖补政策咨询{i} {t}"), fx.point),
+                )
+                .await,
             );
         }
         let ids_made: Vec<String> = made.iter().map(id_of).collect();
@@ -3156,11 +3949,15 @@ mod cases {
         // Past the deadline: red light, listed as overdue.
         set_clock(&clock, deadline + Duration::minutes(1));
         assert_eq!(get_case(&app, &centre, &id).await["light"], "red");
-        let listed: BTreeSet<String> = ids(&list(&app, &centre, &overdue).await).into_iter().collect();
+        let listed: BTreeSet<String> = ids(&list(&app, &centre, &overdue).await)
+            .into_iter()
+            .collect();
         assert_eq!(listed, ids_made.iter().cloned().collect());
 
         // Two servers on one database fire the due cards at once: one yellow card each.
-        let db2 = Db::connect(Some(db_url()), std::path::Path::new(".")).await.unwrap();
+        let db2 = Db::connect(Some(db_url()), std::path::Path::new("."))
+            .await
+            .unwrap();
         let second = AppState::new(db2, Arc::new(clock.clone()), Settings::default());
         let (a, b) = tokio::join!(
             server::jobs::fire_due_timers(&app.state),
@@ -3169,18 +3966,29 @@ mod cases {
         let (a, b) = (a.unwrap(), b.unwrap());
         assert!(a + b >= nums.len(), "fired {a} + {b}");
         for &n in &nums {
-            assert_eq!(automatic_cards(&app.state, n).await, [SuperviseLevel::Yellow], "case {n}");
+            assert_eq!(
+                automatic_cards(&app.state, n).await,
+                [SuperviseLevel::Yellow],
+                "case {n}"
+            );
         }
         // Again, on either: nothing more.
         server::jobs::fire_due_timers(&app.state).await.unwrap();
         server::jobs::fire_due_timers(&second).await.unwrap();
         for &n in &nums {
-            assert_eq!(automatic_cards(&app.state, n).await, [SuperviseLevel::Yellow], "case {n}");
+            assert_eq!(
+                automatic_cards(&app.state, n).await,
+                [SuperviseLevel::Yellow],
+                "case {n}"
+            );
         }
         let c = get_case(&app, &centre, &id).await;
         let last = history(&c).last().unwrap().clone();
         assert_eq!(last["action"], "supervise");
-        assert!(last["by"].is_null() && last["by_role"].is_null(), "the system acts: {last}");
+        assert!(
+            last["by"].is_null() && last["by_role"].is_null(),
+            "the system acts: {last}"
+        );
         assert_eq!(c["status"], "submitted", "a card moves nothing");
 
         // Past twice the limit (a day later): the red card, once.
@@ -3244,13 +4052,28 @@ mod cases {
         let fx = fixture(&app).await;
         let centre = app.token(&format!("center-{TOWNSHIP}")).await;
         let village = app.token(&format!("center-{VILLAGE}")).await;
-        let c = create(&app, &centre, located(POLICY, "咨询草原生态补奖发放", fx.point)).await;
+        let c = create(
+            &app,
+            &centre,
+            located(POLICY, "咨询草原生态补奖发放", fx.point),
+        )
+        .await;
         let (id, n) = (id_of(&c), num_id(&c));
         set_clock(&clock, time(&c["deadline"]) + Duration::minutes(5));
         server::jobs::fire_due_timers(&app.state).await.unwrap();
-        assert_eq!(automatic_cards(&app.state, n).await, [SuperviseLevel::Yellow]);
+        assert_eq!(
+            automatic_cards(&app.state, n).await,
+            [SuperviseLevel::Yellow]
+        );
         // Work on the case that does not restart its step: a note, a person's supervision.
-        act_ok(&app, &village, &id, json!({"action": "note", "text": "已电话联系报事人"}), "submitted").await;
+        act_ok(
+            &app,
+            &village,
+            &id,
+            json!({"action": "note", "text": "已电话联系报事人"}),
+            "submitted",
+        )
+        .await;
         server::jobs::fire_due_timers(&app.state).await.unwrap();
         assert_eq!(
             automatic_cards(&app.state, n).await,

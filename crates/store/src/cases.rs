@@ -658,3 +658,41 @@ impl Db {
         Ok(())
     }
 }
+
+impl Db {
+    /// Store (replace) the mediation record of a case.
+    pub async fn set_mediation(
+        &self,
+        case_id: i64,
+        body: &str,
+        now: DateTime<Utc>,
+        by: i64,
+    ) -> Result<()> {
+        on_write!(self, tx => {
+            sqlx::query(
+                "INSERT INTO mediation_records (case_id, body, updated_at, updated_by) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (case_id) DO UPDATE SET body = excluded.body, \
+                 updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+            )
+            .bind(case_id)
+            .bind(body)
+            .bind(now)
+            .bind(by)
+            .execute(&mut **tx)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The mediation record of a case, as JSON.
+    pub async fn mediation(&self, case_id: i64) -> Result<Option<String>> {
+        on_read!(self, pool => {
+            Ok(sqlx::query("SELECT body FROM mediation_records WHERE case_id = $1")
+                .bind(case_id)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<String, _>("body"))
+                .transpose()?)
+        })
+    }
+}

@@ -155,14 +155,18 @@ impl Db {
     /// the same name) and return the URL to reach it. For benchmarks and tests.
     pub async fn create_postgres_database(admin_url: &str, name: &str) -> Result<String> {
         if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            return Err(StoreError::BadUrl(format!("{name}: not a plain database name")));
+            return Err(StoreError::BadUrl(format!(
+                "{name}: not a plain database name"
+            )));
         }
         let admin = Self::connect_postgres(admin_url).await?;
         if let Pools::Postgres(pool) = &admin.pools {
             let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             sqlx::query(sqlx::AssertSqlSafe(drop)).execute(pool).await?;
             let create = format!("CREATE DATABASE {name}");
-            sqlx::query(sqlx::AssertSqlSafe(create)).execute(pool).await?;
+            sqlx::query(sqlx::AssertSqlSafe(create))
+                .execute(pool)
+                .await?;
         }
         admin.close().await;
         Ok(crate::testing::replace_db_name(admin_url, name))

@@ -592,6 +592,10 @@ pub struct CaseView {
     pub reporter: Option<ReporterOut>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<Vec<HistoryItem>>,
+    /// The mediation record of a dispute (with the full case view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub mediation: Option<case::mediation::MediationRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -658,6 +662,12 @@ pub async fn view(
     } else {
         None
     };
+    let mediation = match (with_history, state.db.mediation(rec.id).await?) {
+        (true, Some(body)) => Some(serde_json::from_str(&body).map_err(|e| {
+            AppError::Internal(format!("stored mediation of case {}: {e}", rec.id))
+        })?),
+        _ => None,
+    };
     let history = if with_history {
         let mut items = Vec::new();
         for e in state.db.case_events(rec.id).await? {
@@ -709,7 +719,50 @@ pub async fn view(
         allowed_actions,
         reporter,
         history,
+        mediation,
     })
+}
+
+/// Record or update the mediation of a dispute case: its owning centre and the unit holding it
+/// may, as they may add notes.
+pub async fn set_mediation(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    record: case::mediation::MediationRecord,
+) -> AppResult<CaseRecord> {
+    let rec = load_case(state, caller, id).await?;
+    let is_dispute = state
+        .rules
+        .read()
+        .await
+        .taxonomy
+        .get(&rec.category)
+        .is_some_and(|c| c.is_dispute);
+    if !is_dispute {
+        return Err(AppError::Conflict(format!(
+            "{} is not a dispute category; only disputes carry a mediation record",
+            rec.category
+        )));
+    }
+    let case = engine_case(&rec)?;
+    if !case
+        .actions_for(&Actor::from(&caller.principal))
+        .contains(&case::Action::Note)
+    {
+        return Err(AppError::Forbidden(
+            "only the owning centre and the unit handling the case record its mediation".into(),
+        ));
+    }
+    record
+        .validate()
+        .map_err(|e| AppError::unprocessable(e.field, e.message))?;
+    let body = serde_json::to_string(&record).map_err(|e| AppError::Internal(e.to_string()))?;
+    state
+        .db
+        .set_mediation(id, &body, state.clock.now(), caller.principal.account_id)
+        .await?;
+    Ok(rec)
 }
 
 /// Filters of `GET /api/v1/cases`, parsed.

@@ -5,4 +5,5 @@
 pub mod auth;
 pub mod case;
 pub mod people;
+pub mod rules;
 pub mod territory;

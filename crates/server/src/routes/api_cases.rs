@@ -216,3 +216,48 @@ pub async fn act_on_case(
     let rec = cases::act(&state, &caller, id, &body).await?;
     Ok(Json(cases::view(&state, Some(&caller), &rec, true).await?))
 }
+
+/// The editable rules: categories, calendar, time limits, supervision thresholds (admin only).
+#[utoipa::path(get, path = "/api/v1/admin/rules", tag = "cases",
+    security(("bearer" = [])),
+    responses((status = 200, body = crate::actions::rules::RulesDocument), (status = 403, body = ErrorBody)))]
+pub async fn get_rules(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+) -> AppResult<Json<crate::actions::rules::RulesDocument>> {
+    Ok(Json(crate::actions::rules::get(&state, &caller).await?))
+}
+
+/// Replace the rules as a whole; validated before anything is stored (admin only).
+#[utoipa::path(put, path = "/api/v1/admin/rules", tag = "cases",
+    security(("bearer" = [])),
+    request_body = crate::actions::rules::RulesDocument,
+    responses((status = 200, body = crate::actions::rules::RulesDocument), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_rules(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiJson(doc): ApiJson<crate::actions::rules::RulesDocument>,
+) -> AppResult<Json<crate::actions::rules::RulesDocument>> {
+    Ok(Json(
+        crate::actions::rules::put(&state, &caller, doc).await?,
+    ))
+}
+
+/// Record the mediation of a dispute case (parties, people involved, mediators, sessions,
+/// outcome, agreement, judicial confirmation, follow-up).
+#[utoipa::path(put, path = "/api/v1/cases/{id}/mediation", tag = "cases",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "case id or code")),
+    request_body(content = Object, description = "the mediation record"),
+    responses((status = 200, body = CaseView), (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "not a dispute"), (status = 422, body = ErrorBody)))]
+pub async fn put_mediation(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    Path(id): Path<String>,
+    ApiJson(record): ApiJson<domain::case::mediation::MediationRecord>,
+) -> AppResult<Json<CaseView>> {
+    let id = case_id(&state, &id).await?;
+    let rec = cases::set_mediation(&state, &caller, id, record).await?;
+    Ok(Json(cases::view(&state, Some(&caller), &rec, true).await?))
+}

@@ -41,11 +41,19 @@ pub fn router(state: AppState) -> Router {
         .route("/locate", get(api::locate_point))
         .route("/categories", get(api_cases::list_categories))
         .route(
+            "/admin/rules",
+            get(api_cases::get_rules).put(api_cases::put_rules),
+        )
+        .route(
             "/cases",
             get(api_cases::list_cases).post(api_cases::create_case),
         )
         .route("/cases/{id}", get(api_cases::get_case))
         .route("/cases/{id}/actions", post(api_cases::act_on_case))
+        .route(
+            "/cases/{id}/mediation",
+            axum::routing::put(api_cases::put_mediation),
+        )
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

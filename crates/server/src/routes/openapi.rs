@@ -22,6 +22,9 @@ use crate::routes::{api, api_cases};
         api_cases::list_cases,
         api_cases::get_case,
         api_cases::act_on_case,
+        api_cases::put_mediation,
+        api_cases::get_rules,
+        api_cases::put_rules,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -82,6 +82,14 @@ CREATE TABLE case_timers (
 );
 CREATE INDEX case_timers_due ON case_timers(fired_at, due_at);
 
+-- The mediation record of a dispute case (DOMAIN.md §3 Disputes), as JSON.
+CREATE TABLE mediation_records (
+    case_id    BIGINT PRIMARY KEY REFERENCES cases(id),
+    body       TEXT NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    updated_by BIGINT NOT NULL
+);
+
 CREATE TABLE categories (
     code     TEXT PRIMARY KEY,
     parent   TEXT,

@@ -70,7 +70,7 @@ CREATE TABLE case_terms (
     term    TEXT NOT NULL,
     case_id BIGINT NOT NULL REFERENCES cases(id),
     PRIMARY KEY (term, case_id)
-);
+) WITHOUT ROWID;
 
 CREATE TABLE case_timers (
     case_id  BIGINT NOT NULL REFERENCES cases(id),
@@ -81,6 +81,14 @@ CREATE TABLE case_timers (
     PRIMARY KEY (case_id, kind)
 );
 CREATE INDEX case_timers_due ON case_timers(fired_at, due_at);
+
+-- The mediation record of a dispute case (DOMAIN.md §3 Disputes), as JSON.
+CREATE TABLE mediation_records (
+    case_id    BIGINT PRIMARY KEY REFERENCES cases(id),
+    body       TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    updated_by BIGINT NOT NULL
+);
 
 CREATE TABLE categories (
     code     TEXT PRIMARY KEY,
