@@ -210,3 +210,4 @@ units-centres = Centres one level down
 units-grids = Grids
 choose = Choose…
 optional = optional
+cases-search-all = Search all cases in my area (closed ones too)

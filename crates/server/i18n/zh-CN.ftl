@@ -210,3 +210,4 @@ units-centres = 下级综治中心
 units-grids = 网格
 choose = 请选择
 optional = 选填
+cases-search-all = 在辖区全部案件（含已办结）中查找

@@ -46,10 +46,19 @@ pub async fn fire_due_timers(state: &AppState) -> AppResult<usize> {
             let Some(rec) = state.db.case_by_id(t.case_id).await? else {
                 continue;
             };
-            if rec.version != t.version {
-                continue; // the case moved on; its new timers are already set
-            }
             let before = engine_case(&rec)?;
+            // Fire only the card of the step that runs now (the case may have moved on, or an
+            // earlier card of this round may have bumped its version: what counts is the card).
+            let current = state.rules.read().await.card_times(&before).map(|c| {
+                if t.kind == "red_card" {
+                    c.red
+                } else {
+                    c.yellow
+                }
+            });
+            if current != Some(t.due_at) {
+                continue;
+            }
             let (level, text) = match t.kind.as_str() {
                 "red_card" => (SuperviseLevel::Red, "超时未办：红牌督办（自动）"),
                 _ => (SuperviseLevel::Yellow, "到期未办：黄牌督办（自动）"),
@@ -74,7 +83,7 @@ pub async fn fire_due_timers(state: &AppState) -> AppResult<usize> {
             // Keep the other card of the same step: only the fired one is gone.
             let keep: Vec<_> = timers(&rules, &after)
                 .into_iter()
-                .filter(|x| x.kind != t.kind && x.due_at > now)
+                .filter(|x| x.kind != t.kind)
                 .collect();
             drop(rules);
             let write = TransitionWrite {

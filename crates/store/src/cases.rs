@@ -441,7 +441,8 @@ impl Db {
                     .collect();
                 insert_in_tx!(tx, "case_timers", &["case_id", "kind", "version", "due_at"], timers,
                     " ON CONFLICT (case_id, kind) DO UPDATE SET version = excluded.version, \
-                     due_at = excluded.due_at, fired_at = NULL");
+                     due_at = excluded.due_at, fired_at = CASE WHEN case_timers.due_at = excluded.due_at \
+                     THEN case_timers.fired_at ELSE NULL END");
             }
             updated == 1
         }))

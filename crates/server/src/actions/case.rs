@@ -240,8 +240,13 @@ pub async fn route_case(
 pub async fn create_case(
     state: &AppState,
     caller: Option<&Caller>,
-    input: NewCaseInput,
+    mut input: NewCaseInput,
 ) -> AppResult<(CaseRecord, bool)> {
+    // A key names one client's request: each account has its own key space.
+    input.idempotency_key = input.idempotency_key.take().map(|k| match caller {
+        Some(c) => format!("{}:{k}", c.principal.account_id),
+        None => format!("public:{k}"),
+    });
     if let Some(key) = &input.idempotency_key
         && let Some(id) = state.db.case_id_by_key(key).await?
     {

@@ -52,6 +52,7 @@ const TEXT_KEYS: &[&str] = &[
     "cases-status",
     "cases-overdue-only",
     "cases-search",
+    "cases-search-all",
     "cases-none",
     "cases-truncated",
     "cases-first",
@@ -614,7 +615,6 @@ pub struct TimelineRow {
 struct CasePage {
     chrome: Chrome,
     t: Texts,
-    id: String,
     code: String,
     heading: String,
     status: String,
@@ -809,7 +809,6 @@ async fn render_case(
         CasePage {
             chrome: ctx.chrome(format!("{} {}", v.code, heading)),
             t: Texts::new(ctx),
-            id: v.id.clone(),
             code: v.code.clone(),
             heading,
             status: status_label(ctx, &v.status),
