@@ -211,3 +211,4 @@ units-grids = Grids
 choose = Choose…
 optional = optional
 cases-search-all = Search all cases in my area (closed ones too)
+cases-open = Open cases in my area

@@ -211,3 +211,4 @@ units-grids = 网格
 choose = 请选择
 optional = 选填
 cases-search-all = 在辖区全部案件（含已办结）中查找
+cases-open = 辖区在办案件

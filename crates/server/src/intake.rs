@@ -258,6 +258,8 @@ pub fn build_write(
         reporter_name: input.reporter_name.clone(),
         reporter_phone: input.reporter_phone.clone(),
         reporter_account: by.map(|a| a.account_id),
+        routed_unit: Some(route.handling_unit.clone()),
+        routing_reason: Some(route.reason.clone()),
         idempotency_key: input.idempotency_key.clone(),
         created_at: case.created_at,
         updated_at: case.updated_at,

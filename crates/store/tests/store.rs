@@ -441,6 +441,8 @@ mod cases {
             reporter_name: None,
             reporter_phone: None,
             reporter_account: None,
+            routed_unit: None,
+            routing_reason: None,
             idempotency_key: key.map(str::to_owned),
             created_at: t0(),
             updated_at: t0(),

@@ -576,6 +576,10 @@ pub struct CaseView {
     pub centre: String,
     pub handling_level: String,
     pub handling_unit: String,
+    /// The unit routing suggests for the first dispatch (the category's department at the
+    /// centre's node, or the centre itself), and why.
+    pub routed_unit: Option<String>,
+    pub routing_reason: Option<String>,
     pub urgency: String,
     pub channel: String,
     pub title: Option<String>,
@@ -706,6 +710,8 @@ pub async fn view(
         centre: rec.centre.clone(),
         handling_level: rec.handling_level.clone(),
         handling_unit: rec.handling_unit.clone(),
+        routed_unit: rec.routed_unit.clone(),
+        routing_reason: rec.routing_reason.clone(),
         urgency: rec.urgency.clone(),
         channel: rec.channel.clone(),
         title: rec.title.clone(),

@@ -45,7 +45,6 @@ pub struct Texts(HashMap<&'static str, String>);
 const TEXT_KEYS: &[&str] = &[
     "cases-title",
     "cases-view",
-    "cases-queue",
     "cases-all",
     "cases-q",
     "cases-q-hint",
@@ -166,6 +165,19 @@ impl<'a> Names<'a> {
             .map_or_else(|| code.to_owned(), |u| u.name.clone())
     }
 
+    /// Where a case is, as a reader at the caller's level needs it: from county level up, a
+    /// village or grid name is prefixed with its township's.
+    async fn case_place(&mut self, code: &str) -> String {
+        let name = self.place(code).await;
+        let township = TerritoryCode::parse(code).ok().filter(|c| {
+            c.level() > Level::Township && self.caller.principal.scope.level() < Level::Township
+        });
+        match township.and_then(|c| c.as_str().get(..9).map(str::to_owned)) {
+            Some(t) => format!("{} · {name}", self.place(&t).await),
+            None => name,
+        }
+    }
+
     /// A territory node's name; outside the caller's scope, the name of its unit or its code.
     async fn place(&mut self, code: &str) -> String {
         if let Some(n) = self.places.get(code) {
@@ -273,6 +285,7 @@ struct QueuePage {
     truncated: bool,
     next_href: Option<String>,
     first_href: Option<String>,
+    queue_label: String,
     queue_href: String,
     all_href: String,
     done: Option<String>,
@@ -399,10 +412,14 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         selected: status == Some(*s),
     }))
     .collect();
+    let queue_label = match desk {
+        Desk::Area => ctx.t("cases-open"),
+        _ => ctx.t("cases-queue"),
+    };
     let title = if all {
         ctx.t("cases-all")
     } else {
-        ctx.t("cases-queue")
+        queue_label.clone()
     };
     Ok(ctx.render(
         StatusCode::OK,
@@ -417,6 +434,7 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
             truncated,
             next_href: next_cursor.map(|c| link(true, Some(c))),
             first_href: before_id.map(|_| link(true, None)),
+            queue_label,
             queue_href: link(false, None),
             all_href: link(true, None),
             done: done_message(ctx, p.done.as_deref()),
@@ -446,7 +464,7 @@ async fn queue_row(
             .get(&v.category)
             .cloned()
             .unwrap_or_else(|| v.category.clone()),
-        place: names.place(&v.territory).await,
+        place: names.case_place(&v.territory).await,
         handler: names.unit(&v.handling_unit),
         deadline: v.deadline.map(beijing).unwrap_or_default(),
         step: v
@@ -671,7 +689,7 @@ async fn render_case(
         .get(&v.category)
         .cloned()
         .unwrap_or_else(|| v.category.clone());
-    let place = names.place(&v.territory).await;
+    let place = names.case_place(&v.territory).await;
 
     let mut facts = vec![
         (ctx.t("case-code"), v.code.clone()),

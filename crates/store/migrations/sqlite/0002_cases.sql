@@ -26,6 +26,8 @@ CREATE TABLE cases (
     reporter_name   TEXT,
     reporter_phone  TEXT,
     reporter_account BIGINT,
+    routed_unit     TEXT,
+    routing_reason  TEXT,
     idempotency_key TEXT UNIQUE,
     created_at      TIMESTAMP NOT NULL,
     updated_at      TIMESTAMP NOT NULL,
