@@ -122,6 +122,58 @@ impl LoginThrottle {
     }
 }
 
+/// A short-lived cache of live sessions, so that a busy client does not cost a database read
+/// per request. An entry lives at most [`SESSION_CACHE_TTL`]; signing out on this server
+/// removes it at once, and a revocation on another server takes effect here within the TTL.
+#[derive(Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<String, (store::account::SessionInfo, Instant)>>,
+}
+
+/// How long a cached session is trusted before the database is asked again.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl SessionCache {
+    pub async fn get(
+        &self,
+        db: &store::Db,
+        hash: &str,
+        kind: SessionKind,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<store::account::SessionInfo>, AppError> {
+        let key = format!("{}:{hash}", kind.as_str());
+        {
+            let map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((info, at)) = map.get(&key)
+                && at.elapsed() < SESSION_CACHE_TTL
+                && info.expires_at > now
+            {
+                return Ok(Some(info.clone()));
+            }
+        }
+        let info = db.session(hash, kind, now).await?;
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        match &info {
+            Some(i) => {
+                if map.len() > 50_000 {
+                    map.retain(|_, (_, at)| at.elapsed() < SESSION_CACHE_TTL);
+                }
+                map.insert(key, (i.clone(), Instant::now()));
+            }
+            None => {
+                map.remove(&key);
+            }
+        }
+        Ok(info)
+    }
+
+    /// Forget a session (signed out here).
+    pub fn forget(&self, hash: &str) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|k, _| !k.ends_with(hash));
+    }
+}
+
 /// A territory code that has passed the caller's scope check. Only [`Caller::scoped`] makes one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InScope(TerritoryCode);
@@ -233,8 +285,13 @@ impl FromRequestParts<AppState> for PageCaller {
             return Ok(PageCaller(None));
         };
         let session = state
-            .db
-            .session(&token_hash(&token), SessionKind::Web, state.clock.now())
+            .sessions
+            .get(
+                &state.db,
+                &token_hash(&token),
+                SessionKind::Web,
+                state.clock.now(),
+            )
             .await?;
         Ok(PageCaller(session.map(|s| Caller {
             principal: s.principal,

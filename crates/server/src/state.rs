@@ -31,6 +31,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub i18n: Arc<I18n>,
     pub throttle: Arc<LoginThrottle>,
+    pub sessions: Arc<crate::auth::SessionCache>,
     pub settings: Arc<Settings>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Grid outlines in an R-tree, built from the database on first use.
@@ -58,6 +59,7 @@ impl AppState {
             clock,
             i18n: Arc::new(I18n::load()),
             throttle: Arc::new(LoginThrottle::default()),
+            sessions: Arc::new(crate::auth::SessionCache::default()),
             settings: Arc::new(settings),
             metrics: None,
             grid_index: Arc::new(tokio::sync::OnceCell::new()),

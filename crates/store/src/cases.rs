@@ -122,6 +122,10 @@ pub struct CaseFilter {
     pub handling_unit: Option<String>,
     /// Only cases owned by this centre.
     pub centre: Option<String>,
+    /// Only cases this unit owns (as a centre) or holds: a centre operator's desk.
+    pub owned_or_held_by: Option<String>,
+    /// Only cases not yet ended (closed, rejected, merged).
+    pub open_only: bool,
     /// Full-text terms that must all match.
     pub terms: Vec<String>,
     /// Page after this id (ids descending: newest first).
@@ -516,6 +520,14 @@ impl Db {
             }
             if let Some(u) = &f.centre {
                 qb.push(" AND c.centre = ").push_bind(u.clone());
+            }
+            if let Some(u) = &f.owned_or_held_by {
+                qb.push(" AND (c.centre = ").push_bind(u.clone());
+                qb.push(" OR c.handling_unit = ").push_bind(u.clone());
+                qb.push(")");
+            }
+            if f.open_only {
+                qb.push(" AND c.status NOT IN ('closed','rejected','merged')");
             }
             for term in &f.terms {
                 qb.push(" AND EXISTS (SELECT 1 FROM case_terms t WHERE t.case_id = c.id AND t.term = ")

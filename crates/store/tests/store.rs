@@ -577,6 +577,22 @@ mod cases {
                 ..base.clone()
             };
             assert!(db.list_cases(&not_yet).await.unwrap().is_empty());
+            let desk = CaseFilter {
+                owned_or_held_by: Some("623027202201".into()),
+                open_only: true,
+                ..base.clone()
+            };
+            assert_eq!(db.list_cases(&desk).await.unwrap().len(), 2);
+            let other_desk = CaseFilter {
+                owned_or_held_by: Some("623027202".into()),
+                ..base.clone()
+            };
+            assert!(db.list_cases(&other_desk).await.unwrap().is_empty());
+            let held = CaseFilter {
+                handling_unit: Some("623027202201".into()),
+                ..base.clone()
+            };
+            assert_eq!(db.list_cases(&held).await.unwrap().len(), 2);
             let cat = CaseFilter {
                 category_prefix: Some("attention.dispute".into()),
                 ..base

@@ -78,10 +78,9 @@ pub async fn sign_in(
 
 /// Revoke the session behind `token`.
 pub async fn sign_out(state: &AppState, token: &str) -> AppResult<()> {
-    state
-        .db
-        .revoke_session(&token_hash(token), state.clock.now())
-        .await?;
+    let hash = token_hash(token);
+    state.sessions.forget(&hash);
+    state.db.revoke_session(&hash, state.clock.now()).await?;
     Ok(())
 }
 

@@ -787,6 +787,19 @@ pub struct ListQuery {
     pub before_id: Option<i64>,
     pub limit: i64,
     pub queue: bool,
+    /// Only the cases on one desk: owned or held by a centre, or held by a unit.
+    pub desk: Option<DeskFilter>,
+    /// Only cases not yet ended.
+    pub open_only: bool,
+}
+
+/// Whose desk a queue shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeskFilter {
+    /// A centre: the cases it owns or holds.
+    Centre(String),
+    /// A department or grid: the cases it holds.
+    Unit(String),
 }
 
 /// Cases inside the caller's scope, newest first, paged by cursor.
@@ -797,8 +810,16 @@ pub async fn list(state: &AppState, caller: &Caller, q: &ListQuery) -> AppResult
         status: q.status.map(|s| s.as_str().to_owned()),
         category_prefix: q.category.clone(),
         overdue_at: q.overdue.then(|| state.clock.now()),
-        handling_unit: None,
+        handling_unit: match &q.desk {
+            Some(DeskFilter::Unit(u)) => Some(u.clone()),
+            _ => None,
+        },
         centre: None,
+        owned_or_held_by: match &q.desk {
+            Some(DeskFilter::Centre(u)) => Some(u.clone()),
+            _ => None,
+        },
+        open_only: q.open_only,
         terms: q
             .q
             .as_deref()

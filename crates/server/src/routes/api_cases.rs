@@ -175,6 +175,8 @@ pub async fn list_cases(
             },
             limit,
             queue,
+            desk: None,
+            open_only: false,
         };
     let rows = cases::list(&state, &caller, &q).await?;
     let next_cursor = if !queue && rows.len() as i64 == limit {

@@ -225,17 +225,13 @@ impl Desk {
         }
     }
 
-    fn holds(&self, r: &CaseRecord) -> bool {
+    fn filter(&self) -> Option<cases::DeskFilter> {
         match self {
-            Desk::Centre(u) => r.centre == *u || r.handling_unit == *u,
-            Desk::Unit(u) => r.handling_unit == *u,
-            Desk::Area => true,
+            Desk::Centre(u) => Some(cases::DeskFilter::Centre(u.clone())),
+            Desk::Unit(u) => Some(cases::DeskFilter::Unit(u.clone())),
+            Desk::Area => None,
         }
     }
-}
-
-fn is_terminal(status: &str) -> bool {
-    Status::parse(status).is_some_and(Status::is_terminal)
 }
 
 #[derive(Deserialize, Default)]
@@ -291,9 +287,8 @@ struct QueuePage {
     done: Option<String>,
 }
 
-/// The queue shows at most this many cases of a desk, read from this many of the area's.
+/// The queue shows at most this many cases of a desk.
 const QUEUE_SHOW: usize = 200;
-const QUEUE_FETCH: i64 = 1000;
 /// Cases per page of the full listing.
 const PAGE: i64 = 50;
 
@@ -328,6 +323,7 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
     } else {
         None
     };
+    let desk = Desk::of(caller);
     let query = ListQuery {
         within: None,
         status,
@@ -335,24 +331,22 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         overdue,
         q: (!q.is_empty()).then(|| q.clone()),
         before_id,
-        limit: if all { PAGE } else { QUEUE_FETCH },
+        limit: if all { PAGE } else { QUEUE_SHOW as i64 + 1 },
         queue: !all,
+        desk: if all { None } else { desk.filter() },
+        open_only: !all && status.is_none(),
     };
     let rows = cases::list(state, caller, &query).await?;
     let next_cursor = (all && rows.len() as i64 == PAGE)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    let desk = Desk::of(caller);
     let mut truncated = false;
     let rows = if all {
         rows
     } else {
-        // The store orders the area's cases by deadline (overdue first); keep this desk's open
-        // ones, and put parked cases, whose clock stands still, after the running ones.
-        let mut mine: Vec<CaseRecord> = rows
-            .into_iter()
-            .filter(|r| desk.holds(r) && (status.is_some() || !is_terminal(&r.status)))
-            .collect();
+        // The store orders the desk's cases by deadline (overdue first); parked cases, whose
+        // clock stands still, go after the running ones.
+        let mut mine = rows;
         mine.sort_by_key(|r| r.status == Status::Parked.as_str());
         truncated = mine.len() > QUEUE_SHOW;
         mine.truncate(QUEUE_SHOW);
@@ -625,6 +619,8 @@ pub struct TimelineRow {
     pub who: String,
     pub from: Option<String>,
     pub to: String,
+    /// The status changed (a note or a request leaves it as it was).
+    pub changed: bool,
     pub detail: Option<String>,
 }
 
@@ -767,6 +763,7 @@ async fn render_case(
             who,
             from: h.from_status.as_deref().map(|s| status_label(ctx, s)),
             to: status_label(ctx, &h.to_status),
+            changed: h.from_status.as_deref() != Some(h.to_status.as_str()),
             detail,
         });
     }
@@ -1122,9 +1119,10 @@ async fn act_on_case(
     Path(raw): Path<String>,
     Form(form): Form<ActForm>,
 ) -> Response {
-    let caller = match ctx.require_caller() {
-        Ok(c) => c,
-        Err(e) => return ctx.error(e),
+    let Some(caller) = &ctx.caller else {
+        // Signed out (the session expired): sign in, then back to the case, not to this POST.
+        let next = urlencode(&format!("/cases/{raw}"));
+        return Redirect::to(&format!("/login?next={next}")).into_response();
     };
     let id = match case_id(&state, &raw).await {
         Ok(id) => id,
