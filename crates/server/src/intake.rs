@@ -112,14 +112,29 @@ impl Intake {
     }
 }
 
+/// How long the writer waits to gather a batch of `GATHER_FROM` to `GATHER_BELOW` cases.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+const GATHER_FROM: usize = 8;
+const GATHER_BELOW: usize = 64;
+
+fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
+        drain(&mut rx, &mut batch);
+        // Under heavy load, a moment's wait gathers many more cases into the same commit; at
+        // ordinary load the few waiting cases go at once.
+        if (GATHER_FROM..GATHER_BELOW).contains(&batch.len()) {
+            tokio::time::sleep(GATHER).await;
+            drain(&mut rx, &mut batch);
         }
         metrics::histogram!("gesang_intake_batch_size").record(batch.len() as f64);
         write_batch(&db, batch).await;
