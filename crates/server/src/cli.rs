@@ -66,6 +66,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the rules: {e}"))?;
     crate::jobs::spawn_clock(state.clone());
+    crate::search_index::spawn_indexer(state.clone());
     let app = crate::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

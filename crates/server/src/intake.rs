@@ -215,8 +215,8 @@ async fn insert(
     Ok(answers)
 }
 
-/// Everything one new case writes: the engine's create event, counters, search terms and
-/// timers. Used by the writer, and by the benchmark to measure the store alone.
+/// Everything one new case writes: the engine's create event, counters, timers, and its place
+/// in the search backlog. Used by the writer, and by the benchmark to measure the store alone.
 pub fn build_write(
     rules: &Rules,
     now: DateTime<Utc>,
@@ -243,18 +243,6 @@ pub fn build_write(
         now,
     )
     .map_err(crate::actions::case::case_error)?;
-    let category_name = rules
-        .taxonomy
-        .get(&input.category)
-        .map(|c| c.name.clone())
-        .unwrap_or_default();
-    let text = format!(
-        "{} {} {} {}",
-        input.title.as_deref().unwrap_or(""),
-        input.description,
-        category_name,
-        code.as_str()
-    );
     let record = CaseRecord {
         id,
         code: code.as_str().to_owned(),
@@ -287,7 +275,9 @@ pub fn build_write(
     Ok(NewCaseWrite {
         events: vec![event_record(&event)?],
         counters: counter_changes(&case, &event, &case),
-        terms: domain::search::terms(&text),
+        // Search terms are written by the indexer, in large batches, off this path.
+        terms: vec![],
+        index_later: true,
         timers: timers(rules, &case),
         record,
     })

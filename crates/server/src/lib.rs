@@ -15,6 +15,7 @@ pub mod intake;
 pub mod jobs;
 pub mod map;
 pub mod routes;
+pub mod search_index;
 pub mod state;
 pub mod telemetry;
 

@@ -32,6 +32,8 @@ pub struct AppState {
     pub i18n: Arc<I18n>,
     pub throttle: Arc<LoginThrottle>,
     pub sessions: Arc<crate::auth::SessionCache>,
+    /// One search indexer at a time in this process.
+    pub indexing: Arc<tokio::sync::Mutex<()>>,
     pub settings: Arc<Settings>,
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Grid outlines in an R-tree, built from the database on first use.
@@ -60,6 +62,7 @@ impl AppState {
             i18n: Arc::new(I18n::load()),
             throttle: Arc::new(LoginThrottle::default()),
             sessions: Arc::new(crate::auth::SessionCache::default()),
+            indexing: Arc::new(tokio::sync::Mutex::new(())),
             settings: Arc::new(settings),
             metrics: None,
             grid_index: Arc::new(tokio::sync::OnceCell::new()),

@@ -85,8 +85,21 @@ pub struct NewCaseWrite {
     pub record: CaseRecord,
     pub events: Vec<EventRecord>,
     pub counters: Vec<CounterChange>,
+    /// Search terms written now; when empty and `index_later`, the case joins the backlog.
     pub terms: Vec<String>,
+    /// Leave the search terms to the indexer (see [`Db::pending_index`]).
+    pub index_later: bool,
     pub timers: Vec<TimerRecord>,
+}
+
+/// The text of a case the indexer needs.
+#[derive(Debug, Clone)]
+pub struct IndexItem {
+    pub case_id: i64,
+    pub code: String,
+    pub category: String,
+    pub title: Option<String>,
+    pub description: String,
 }
 
 /// Everything a transition writes. The row is updated only if its version is still
@@ -395,6 +408,12 @@ impl Db {
                 }
                 insert_in_tx!(tx, "case_terms", &["term", "case_id"], terms,
                     " ON CONFLICT (term, case_id) DO NOTHING");
+                let backlog: Vec<Vec<Value>> = fresh
+                    .iter()
+                    .filter(|w| w.index_later)
+                    .map(|w| vec![w.record.id.into()])
+                    .collect();
+                insert_in_tx!(tx, "search_backlog", &["case_id"], backlog, "");
                 let counters = summed(fresh.iter().flat_map(|w| w.counters.iter().cloned()));
                 insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
                     UPSERT_COUNTERS);
@@ -546,6 +565,60 @@ impl Db {
             let rows = qb.build().fetch_all(pool).await?;
             rows.iter().map(|r| Ok(case_from_row!(r))).collect()
         })
+    }
+
+    /// Cases waiting for their search terms, oldest first.
+    pub async fn pending_index(&self, limit: i64) -> Result<Vec<IndexItem>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT c.id, c.code, c.category, c.title, c.description FROM search_backlog b \
+                 JOIN cases c ON c.id = b.case_id ORDER BY b.case_id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(IndexItem {
+                        case_id: r.try_get("id")?,
+                        code: r.try_get("code")?,
+                        category: r.try_get("category")?,
+                        title: r.try_get("title")?,
+                        description: r.try_get("description")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Write the search terms of indexed cases and take them off the backlog, in one
+    /// transaction. Idempotent: two indexers doing the same cases write each term once.
+    pub async fn write_index(&self, items: Vec<(i64, Vec<String>)>) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let n = items.len() as u64;
+        on_write!(self, tx => {
+            let mut terms: Vec<Vec<Value>> = Vec::new();
+            for (id, ts) in &items {
+                for t in ts {
+                    terms.push(vec![t.clone().into(), (*id).into()]);
+                }
+            }
+            insert_in_tx!(tx, "case_terms", &["term", "case_id"], terms,
+                " ON CONFLICT (term, case_id) DO NOTHING");
+            let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+            for chunk in ids.chunks(1000) {
+                let mut qb = sqlx::QueryBuilder::new("DELETE FROM search_backlog WHERE case_id IN (");
+                let mut sep = qb.separated(", ");
+                for id in chunk {
+                    sep.push_bind(*id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut **tx).await?;
+            }
+        });
+        Ok(n)
     }
 
     /// The id of the case stored under an idempotency key.

@@ -476,6 +476,7 @@ mod cases {
                 delta: 1,
             }],
             terms: terms.iter().map(|s| s.to_string()).collect(),
+            index_later: false,
             timers: vec![TimerRecord {
                 case_id: id,
                 kind: "yellow_card".into(),
@@ -674,6 +675,39 @@ mod cases {
                     .unwrap()
                     .is_empty()
             );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn the_search_backlog_is_indexed_once_and_emptied() {
+        with_db("store_backlog", |db| async move {
+            seed(&db).await;
+            let mut w = write(1, None, &[]);
+            w.index_later = true;
+            db.insert_cases(vec![w]).await.unwrap();
+            let pending = db.pending_index(10).await.unwrap();
+            assert_eq!(pending.len(), 1);
+            assert_eq!(pending[0].description, "草场纠纷 1");
+            let filter = CaseFilter {
+                territory_prefix: "623027".into(),
+                terms: vec!["草场".into()],
+                limit: 10,
+                ..Default::default()
+            };
+            assert!(
+                db.list_cases(&filter).await.unwrap().is_empty(),
+                "not indexed yet"
+            );
+            let terms = vec!["草场".to_string(), "纠纷".to_string()];
+            assert_eq!(db.write_index(vec![(1, terms.clone())]).await.unwrap(), 1);
+            assert_eq!(
+                db.write_index(vec![(1, terms)]).await.unwrap(),
+                1,
+                "idempotent"
+            );
+            assert!(db.pending_index(10).await.unwrap().is_empty());
+            assert_eq!(db.list_cases(&filter).await.unwrap().len(), 1);
         })
         .await;
     }

@@ -804,6 +804,10 @@ pub enum DeskFilter {
 
 /// Cases inside the caller's scope, newest first, paged by cursor.
 pub async fn list(state: &AppState, caller: &Caller, q: &ListQuery) -> AppResult<Vec<CaseRecord>> {
+    if q.q.is_some() {
+        // Every committed case is searchable: index what is still waiting first.
+        crate::search_index::index_pending(state).await?;
+    }
     let within = q.within.clone().unwrap_or_else(|| caller.home());
     let filter = CaseFilter {
         territory_prefix: within.code().subtree_prefix().to_owned(),

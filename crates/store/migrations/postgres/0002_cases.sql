@@ -74,6 +74,12 @@ CREATE TABLE case_terms (
     PRIMARY KEY (term, case_id)
 );
 
+-- Cases whose search terms are still to be written: intake only appends the id here, and the
+-- indexer writes the terms in large batches a moment later (or before any search).
+CREATE TABLE search_backlog (
+    case_id BIGINT PRIMARY KEY REFERENCES cases(id)
+);
+
 CREATE TABLE case_timers (
     case_id  BIGINT NOT NULL REFERENCES cases(id),
     kind     TEXT NOT NULL CHECK (kind IN ('yellow_card','red_card')),
