@@ -21,6 +21,9 @@ pub fn spawn_clock(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if state.db.is_closed() {
+                break;
+            }
             match fire_due_timers(&state).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(fired = n, "supervision timers fired"),

@@ -64,6 +64,9 @@ pub fn spawn_indexer(state: AppState) {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if state.db.is_closed() {
+                break;
+            }
             if let Err(e) = index_pending(&state).await {
                 tracing::error!(error = %e, "search indexer failed");
             }

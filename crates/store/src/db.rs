@@ -187,6 +187,14 @@ impl Db {
         Ok(())
     }
 
+    /// Whether [`Db::close`] has been called (background jobs stop then).
+    pub fn is_closed(&self) -> bool {
+        match &self.pools {
+            Pools::Sqlite { write, .. } => write.is_closed(),
+            Pools::Postgres(pg) => pg.is_closed(),
+        }
+    }
+
     /// Close every connection (graceful shutdown; on SQLite this checkpoints the WAL).
     pub async fn close(&self) {
         match &self.pools {
