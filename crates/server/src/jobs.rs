@@ -7,7 +7,7 @@ use std::time::Duration;
 use domain::case::{self, Command, SuperviseLevel};
 use store::cases::TransitionWrite;
 
-use crate::actions::case::{counter_changes, engine_case, event_record, record_of, timers};
+use crate::actions::case::{apply_events, engine_case, record_of, timers};
 use crate::error::AppResult;
 use crate::state::AppState;
 
@@ -74,15 +74,7 @@ pub async fn fire_due_timers(state: &AppState) -> AppResult<usize> {
             let Ok(events) = case::decide_by_system(&before, &command, &*rules, now) else {
                 continue;
             };
-            let mut after = before.clone();
-            let mut counters = Vec::new();
-            let mut records = Vec::new();
-            for e in &events {
-                let next = case::apply(after.clone(), e);
-                counters.extend(counter_changes(&after, e, &next));
-                records.push(event_record(e)?);
-                after = next;
-            }
+            let (after, counters, records) = apply_events(&before, &events)?;
             // Keep the other card of the same step: only the fired one is gone.
             let keep: Vec<_> = timers(&rules, &after)
                 .into_iter()

@@ -316,6 +316,23 @@ pub fn counter_changes(before: &Case, event: &Event, after: &Case) -> Vec<Counte
         .collect()
 }
 
+/// Fold decided events into the case, with the counter changes and stored records they make.
+pub fn apply_events(
+    before: &Case,
+    events: &[Event],
+) -> AppResult<(Case, Vec<CounterChange>, Vec<EventRecord>)> {
+    let mut after = before.clone();
+    let mut counters = Vec::new();
+    let mut records = Vec::with_capacity(events.len());
+    for e in events {
+        let next = case::apply(after.clone(), e);
+        counters.extend(counter_changes(&after, e, &next));
+        records.push(event_record(e)?);
+        after = next;
+    }
+    Ok((after, counters, records))
+}
+
 /// The supervision timers of a case as it stands.
 pub fn timers(rules: &Rules, case: &Case) -> Vec<TimerRecord> {
     match rules.card_times(case) {
@@ -531,15 +548,7 @@ pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> App
         let now = state.clock.now();
         let rules = state.rules.read().await;
         let events = case::decide(&before, &command, &actor, &*rules, now).map_err(case_error)?;
-        let mut after = before.clone();
-        let mut counters = Vec::new();
-        let mut records = Vec::with_capacity(events.len());
-        for e in &events {
-            let next = case::apply(after.clone(), e);
-            counters.extend(counter_changes(&after, e, &next));
-            records.push(event_record(e)?);
-            after = next;
-        }
+        let (after, counters, records) = apply_events(&before, &events)?;
         let write = TransitionWrite {
             expected_version: rec.version,
             record: record_of(&rec, &after)?,
