@@ -1670,6 +1670,102 @@ mod cases {
         id_of(case).parse().expect("a numeric case id")
     }
 
+    /// The case pages call the same actions as the API: a form with the session's csrf token
+    /// accepts and dispatches; a wrong token is refused; a missing reason re-renders the page
+    /// with the typed values kept; the queue lists the desk's cases.
+    #[tokio::test]
+    async fn case_pages_act_through_forms_with_csrf() {
+        let app = App::new().await;
+        let worker = app.token("worker-623027202201002").await;
+        let case = create(
+            &app,
+            &worker,
+            json!({"category": "attention.dispute.pasture",
+                   "description": "页面测试 草场纠纷 formcheck",
+                   "territory": "623027202201002"}),
+        )
+        .await;
+        let id = id_of(&case);
+        let session = app.session("center-623027202").await;
+        let page = app.page(&format!("/cases/{id}"), Some(&session)).await;
+        page.expect(StatusCode::OK);
+        let html = page.text();
+        assert!(
+            html.contains("formcheck"),
+            "the case page shows the description"
+        );
+        let csrf = csrf_of(&html);
+
+        let r = app
+            .post_form(
+                &format!("/cases/{id}/act"),
+                &[("csrf", "wrong"), ("action", "accept")],
+                Some(&session),
+            )
+            .await;
+        r.expect(StatusCode::FORBIDDEN);
+        assert_eq!(get_case(&app, &worker, &id).await["status"], "submitted");
+
+        let r = app
+            .post_form(
+                &format!("/cases/{id}/act"),
+                &[("csrf", &csrf), ("action", "accept")],
+                Some(&session),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            r.text().chars().take(300).collect::<String>()
+        );
+        assert_eq!(get_case(&app, &worker, &id).await["status"], "accepted");
+
+        let r = app
+            .post_form(
+                &format!("/cases/{id}/act"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "reject"),
+                    ("redirect", "12345热线-typed"),
+                ],
+                Some(&session),
+            )
+            .await;
+        r.expect(StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            r.text().contains("12345热线-typed"),
+            "what was typed is kept"
+        );
+        assert_eq!(get_case(&app, &worker, &id).await["status"], "accepted");
+
+        let r = app
+            .post_form(
+                &format!("/cases/{id}/act"),
+                &[
+                    ("csrf", &csrf),
+                    ("action", "dispatch"),
+                    ("to", "623027202201002"),
+                ],
+                Some(&session),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(get_case(&app, &worker, &id).await["status"], "dispatched");
+
+        let wsession = app.session("worker-623027202201002").await;
+        let queue = app.page("/cases", Some(&wsession)).await;
+        queue.expect(StatusCode::OK);
+        assert!(
+            queue.text().contains(case["code"].as_str().unwrap()),
+            "the grid's queue lists the case"
+        );
+        let outsider = app.session("center-623027100").await;
+        app.page(&format!("/cases/{id}"), Some(&outsider))
+            .await
+            .expect(StatusCode::FORBIDDEN);
+    }
+
     async fn act(app: &App, token: &str, id: &str, body: Value) -> Resp {
         app.post_json(&format!("/api/v1/cases/{id}/actions"), &body, Some(token))
             .await
