@@ -121,20 +121,32 @@ fn route(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Option<std::path::PathBuf>)> {
+/// What to remove when the benchmark ends.
+enum Scratch {
+    Dir(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
     match database_url {
-        Some(url) if url.starts_with("postgres") => {
+        Some(admin_url) if admin_url.starts_with("postgres") => {
             let name = format!("gesang_bench_{}", std::process::id());
-            let url = Db::create_postgres_database(url, &name).await?;
+            let url = Db::create_postgres_database(admin_url, &name).await?;
             eprintln!("bench: fresh database {name}");
             let db = Db::connect(Some(&url), std::path::Path::new(".")).await?;
-            Ok((db, None))
+            Ok((
+                db,
+                Scratch::Postgres {
+                    admin_url: admin_url.to_owned(),
+                    name,
+                },
+            ))
         }
         _ => {
             let dir = std::env::temp_dir().join(format!("gesang-bench-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
             let db = Db::connect(None, &dir).await?;
-            Ok((db, Some(dir)))
+            Ok((db, Scratch::Dir(dir)))
         }
     }
 }
@@ -152,7 +164,7 @@ const PHRASES: &[&str] = &[
 
 async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<()> {
     let setup = Instant::now();
-    let (db, dir) = fresh_db(database_url).await?;
+    let (db, scratch) = fresh_db(database_url).await?;
     db.migrate().await?;
     eprintln!(
         "bench intake: loading the full demo territory into {}…",
@@ -412,8 +424,15 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         db.backend().as_str()
     );
     db.close().await;
-    if let Some(dir) = dir {
-        let _ = std::fs::remove_dir_all(dir);
+    match scratch {
+        Scratch::Dir(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Scratch::Postgres { admin_url, name } => {
+            if let Err(e) = Db::drop_postgres_database(&admin_url, &name).await {
+                eprintln!("bench: could not drop {name}: {e}");
+            }
+        }
     }
     Ok(())
 }

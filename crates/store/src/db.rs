@@ -172,6 +172,22 @@ impl Db {
         Ok(crate::testing::replace_db_name(admin_url, name))
     }
 
+    /// Drop database `name` on the PostgreSQL server of `admin_url` (best effort clean-up).
+    pub async fn drop_postgres_database(admin_url: &str, name: &str) -> Result<()> {
+        if !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::BadUrl(format!(
+                "{name}: not a plain database name"
+            )));
+        }
+        let admin = Self::connect_postgres(admin_url).await?;
+        if let Pools::Postgres(pool) = &admin.pools {
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(pool).await?;
+        }
+        admin.close().await;
+        Ok(())
+    }
+
     pub fn backend(&self) -> Backend {
         match self.pools {
             Pools::Sqlite { .. } => Backend::Sqlite,

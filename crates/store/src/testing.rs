@@ -75,14 +75,8 @@ pub async fn remove(t: TestDb) {
     let (Some(admin_url), Some(name)) = (postgres_url(), t.url.rsplit('/').next()) else {
         return;
     };
-    let name = name.split('?').next().unwrap_or(name).to_owned();
-    if let Ok(admin) = Db::connect(Some(&admin_url), std::path::Path::new(".")).await {
-        if let crate::db::Pools::Postgres(pool) = &admin.pools {
-            let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(pool).await;
-        }
-        admin.close().await;
-    }
+    let name = name.split('?').next().unwrap_or(name);
+    let _ = Db::drop_postgres_database(&admin_url, name).await;
 }
 
 /// `url` with its database name replaced by `name`.
