@@ -209,6 +209,20 @@ impl Caller {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if the request has one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// A caller authenticated by `Authorization: Bearer <token>`.
 pub struct ApiCaller(pub Caller);
 
@@ -216,22 +230,14 @@ impl FromRequestParts<AppState> for ApiCaller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| AppError::Unauthorized("missing Authorization: Bearer token".into()))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                AppError::Unauthorized("expected Authorization: Bearer <token>".into())
-            })?;
+        if !parts.headers.contains_key(header::AUTHORIZATION) {
+            return Err(AppError::Unauthorized(
+                "missing Authorization: Bearer token".into(),
+            ));
+        }
+        let token = bearer_token(&parts.headers).ok_or_else(|| {
+            AppError::Unauthorized("expected Authorization: Bearer <token>".into())
+        })?;
         let session = state
             .db
             .session(&token_hash(token), SessionKind::Api, state.clock.now())

@@ -282,7 +282,7 @@ pub async fn load_case(state: &AppState, caller: &Caller, id: i64) -> AppResult<
     let centre = crate::actions::territory::parse_code("centre", &rec.centre)?;
     // Seen by everyone whose scope covers the place, and by the units it was sent to.
     let held = caller.principal.unit.as_deref() == Some(rec.handling_unit.as_str());
-    if !held && caller.scoped(&territory).is_err() && caller.scoped(&centre).is_err() {
+    if !held && caller.scoped(&centre).is_err() {
         caller.scoped(&territory)?;
     }
     Ok(rec)
@@ -557,12 +557,9 @@ pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> App
             timers: timers(&rules, &after),
         };
         drop(rules);
+        let record = write.record.clone();
         if state.db.apply_transition(write).await? {
-            return state
-                .db
-                .case_by_id(id)
-                .await?
-                .ok_or_else(|| AppError::NotFound(format!("case {id}")));
+            return Ok(record);
         }
         tracing::debug!(case.id = id, "concurrent change; deciding again");
     }
@@ -680,11 +677,16 @@ pub async fn view(
     } else {
         None
     };
-    let mediation = match (with_history, state.db.mediation(rec.id).await?) {
-        (true, Some(body)) => Some(serde_json::from_str(&body).map_err(|e| {
+    let stored_mediation = if with_history {
+        state.db.mediation(rec.id).await?
+    } else {
+        None
+    };
+    let mediation = match stored_mediation {
+        Some(body) => Some(serde_json::from_str(&body).map_err(|e| {
             AppError::Internal(format!("stored mediation of case {}: {e}", rec.id))
         })?),
-        _ => None,
+        None => None,
     };
     let history = if with_history {
         let mut items = Vec::new();

@@ -64,12 +64,10 @@ pub async fn revoke_token(
     _caller: ApiCaller,
     headers: axum::http::HeaderMap,
 ) -> AppResult<StatusCode> {
-    let token = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    actions::auth::sign_out(&state, token.trim()).await?;
+    // ApiCaller has already checked the header; the token is there.
+    if let Some(token) = crate::auth::bearer_token(&headers) {
+        actions::auth::sign_out(&state, token).await?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
