@@ -122,8 +122,8 @@ impl LoginThrottle {
     }
 }
 
-/// A short-lived cache of live sessions, so that a busy client does not cost a database read
-/// per request. An entry lives at most [`SESSION_CACHE_TTL`]; signing out on this server
+/// A short-lived cache of live sessions (page cookies and API tokens alike), so that a busy
+/// client does not cost a database read per request. An entry lives at most [`SESSION_CACHE_TTL`]; signing out on this server
 /// removes it at once, and a revocation on another server takes effect here within the TTL.
 #[derive(Default)]
 pub struct SessionCache {
@@ -239,8 +239,13 @@ impl FromRequestParts<AppState> for ApiCaller {
             AppError::Unauthorized("expected Authorization: Bearer <token>".into())
         })?;
         let session = state
-            .db
-            .session(&token_hash(token), SessionKind::Api, state.clock.now())
+            .sessions
+            .get(
+                &state.db,
+                &token_hash(token),
+                SessionKind::Api,
+                state.clock.now(),
+            )
             .await?
             .ok_or_else(|| {
                 AppError::Unauthorized("the token is unknown, expired or revoked".into())

@@ -27,6 +27,8 @@ pub fn spawn_clock(state: AppState) {
             match fire_due_timers(&state).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(fired = n, "supervision timers fired"),
+                // The database closing under a running pass is the process stopping.
+                Err(_) if state.db.is_closed() => break,
                 Err(e) => tracing::error!(error = %e, "supervision clock failed"),
             }
         }

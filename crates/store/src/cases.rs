@@ -591,6 +591,16 @@ impl Db {
         })
     }
 
+    /// How many cases wait in the search backlog.
+    pub async fn search_backlog_len(&self) -> Result<i64> {
+        on_read!(self, pool => {
+            Ok(sqlx::query("SELECT COUNT(*) AS n FROM search_backlog")
+                .fetch_one(pool)
+                .await?
+                .try_get("n")?)
+        })
+    }
+
     /// Write the search terms of indexed cases and take them off the backlog, in one
     /// transaction. Idempotent: two indexers doing the same cases write each term once.
     pub async fn write_index(&self, items: Vec<(i64, Vec<String>)>) -> Result<u64> {
