@@ -58,11 +58,28 @@ impl Lang {
     }
 }
 
-const SOURCES: [(Lang, &str, &str); 3] = [
-    (Lang::Zh, "zh-CN", include_str!("../i18n/zh-CN.ftl")),
-    (Lang::Bo, "bo", include_str!("../i18n/bo.ftl")),
-    (Lang::En, "en", include_str!("../i18n/en.ftl")),
-];
+/// The translation files of one area of the product, in each language: `i18n/<tag>/<area>.ftl`.
+/// A new area adds its three files and one line to [`SOURCES`].
+macro_rules! area {
+    ($name:literal) => {
+        [
+            include_str!(concat!("../i18n/zh-CN/", $name, ".ftl")),
+            include_str!(concat!("../i18n/bo/", $name, ".ftl")),
+            include_str!(concat!("../i18n/en/", $name, ".ftl")),
+        ]
+    };
+}
+
+/// Every area's files, in the order of [`LANGS`].
+const SOURCES: &[[&str; 3]] = &[area!("core")];
+
+/// The languages with their tags, in the order of each [`SOURCES`] entry.
+const LANGS: [(Lang, &str); 3] = [(Lang::Zh, "zh-CN"), (Lang::Bo, "bo"), (Lang::En, "en")];
+
+/// Every file of one language, with its index in [`LANGS`].
+fn files(i: usize) -> impl Iterator<Item = &'static str> {
+    SOURCES.iter().map(move |area| area[i])
+}
 
 /// All bundles; a message missing in Tibetan or English falls back to Chinese.
 pub struct I18n {
@@ -74,19 +91,21 @@ impl I18n {
     /// `every_message_parses` catches it before release.
     pub fn load() -> I18n {
         let mut bundles = HashMap::new();
-        for (lang, tag, src) in SOURCES {
+        for (i, (lang, tag)) in LANGS.into_iter().enumerate() {
             let id: LanguageIdentifier = tag.parse().expect("valid language tag");
             let mut bundle = FluentBundle::new_concurrent(vec![id]);
             bundle.set_use_isolating(false);
-            let res = match FluentResource::try_new(src.to_owned()) {
-                Ok(r) => r,
-                Err((r, errors)) => {
-                    tracing::error!(lang = tag, ?errors, "translation file has errors");
-                    r
+            for src in files(i) {
+                let res = match FluentResource::try_new(src.to_owned()) {
+                    Ok(r) => r,
+                    Err((r, errors)) => {
+                        tracing::error!(lang = tag, ?errors, "translation file has errors");
+                        r
+                    }
+                };
+                if let Err(errors) = bundle.add_resource(res) {
+                    tracing::error!(lang = tag, ?errors, "duplicate translation messages");
                 }
-            };
-            if let Err(errors) = bundle.add_resource(res) {
-                tracing::error!(lang = tag, ?errors, "duplicate translation messages");
             }
             bundles.insert(lang, bundle);
         }
@@ -130,12 +149,8 @@ impl I18n {
         let Some(other) = self.bundles.get(&lang) else {
             return vec!["<bundle>".into()];
         };
-        let src = SOURCES
-            .iter()
-            .find(|s| s.0 == Lang::Zh)
-            .map(|s| s.2)
-            .unwrap_or("");
-        src.lines()
+        files(0)
+            .flat_map(str::lines)
             .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
             .filter(|k| !k.starts_with('#') && !k.is_empty())
             .filter(|k| zh.has_message(k) && !other.has_message(k))
@@ -150,11 +165,13 @@ mod tests {
 
     #[test]
     fn every_message_parses_and_english_is_complete() {
-        for (_, tag, src) in SOURCES {
-            assert!(
-                FluentResource::try_new(src.to_owned()).is_ok(),
-                "{tag} has syntax errors"
-            );
+        for (i, (_, tag)) in LANGS.into_iter().enumerate() {
+            for src in files(i) {
+                assert!(
+                    FluentResource::try_new(src.to_owned()).is_ok(),
+                    "{tag} has syntax errors"
+                );
+            }
         }
         let i = I18n::load();
         assert_eq!(i.missing(Lang::En), Vec::<String>::new());
@@ -167,8 +184,7 @@ mod tests {
 
     #[test]
     fn tibetan_strings_use_tibetan_unicode_only() {
-        let src = SOURCES.iter().find(|s| s.0 == Lang::Bo).unwrap().2;
-        for line in src.lines().filter(|l| l.contains(" = ")) {
+        for line in files(1).flat_map(str::lines).filter(|l| l.contains(" = ")) {
             let value = line.split_once(" = ").unwrap().1;
             for ch in value.chars() {
                 let cp = ch as u32;
