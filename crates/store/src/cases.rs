@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::bulk::Value;
-use crate::{Db, Result};
+use crate::{Backend, Db, Result};
 
 /// The stored row of a case.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -339,6 +339,69 @@ macro_rules! insert_in_tx {
     }};
 }
 
+/// Write `(case id, terms)` rows into the full-text index inside an open transaction, replacing
+/// what a case had. The terms are joined by spaces: no term contains one (see
+/// `domain::search`), and both engines split on it alone.
+macro_rules! index_in_tx {
+    ($tx:expr, $backend:expr, $rows:expr) => {{
+        let rows: Vec<(i64, Vec<String>)> = $rows;
+        let mut it = rows.into_iter().filter(|(_, t)| !t.is_empty()).peekable();
+        while it.peek().is_some() {
+            let chunk: Vec<(i64, Vec<String>)> = it.by_ref().take(500).collect();
+            let mut qb = sqlx::QueryBuilder::new(match $backend {
+                Backend::Sqlite => "INSERT OR REPLACE INTO case_search (rowid, terms) ",
+                Backend::Postgres => "INSERT INTO case_search (case_id, terms) ",
+            });
+            qb.push_values(chunk, |mut sep, (id, terms)| {
+                sep.push_bind(id);
+                match $backend {
+                    Backend::Sqlite => {
+                        sep.push_bind(terms.join(" "));
+                    }
+                    Backend::Postgres => {
+                        sep.push("array_to_tsvector(string_to_array(");
+                        sep.push_bind_unseparated(terms.join(" "));
+                        sep.push_unseparated(", ' '))");
+                    }
+                }
+            });
+            if $backend == Backend::Postgres {
+                qb.push(" ON CONFLICT (case_id) DO UPDATE SET terms = excluded.terms");
+            }
+            qb.build().execute(&mut **$tx).await?;
+        }
+    }};
+}
+
+/// The condition "case `c` has every one of `terms`" for the configured engine, with the
+/// query text to bind: an FTS5 match of quoted terms on SQLite, a tsquery of quoted lexemes
+/// (taken literally by the cast, no dictionary) on PostgreSQL.
+fn search_condition(backend: Backend, terms: &[String]) -> (&'static str, String) {
+    match backend {
+        Backend::Sqlite => (
+            "c.id IN (SELECT rowid FROM case_search WHERE case_search MATCH ",
+            // Each piece the `ascii` tokenizer would make of a term is one quoted token (a term
+            // never holds ASCII punctuation, but a multi-token phrase would be an error under
+            // `detail=none`).
+            terms
+                .iter()
+                .flat_map(|t| t.split(|c: char| c.is_ascii() && !c.is_ascii_alphanumeric()))
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        Backend::Postgres => (
+            "c.id IN (SELECT case_id FROM case_search WHERE terms @@ CAST(",
+            terms
+                .iter()
+                .map(|t| format!("'{}'", t.replace('\\', "\\\\").replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(" & "),
+        ),
+    }
+}
+
 impl Db {
     /// Hand out `n` case ids and, per day, a block of daily code sequences. Returns the first
     /// id and the first sequence of each requested day, in order.
@@ -374,6 +437,7 @@ impl Db {
     /// Write a batch of new cases in one transaction. Cases whose idempotency key is already
     /// stored are not written again; their first case's id is returned instead.
     pub async fn insert_cases(&self, batch: Vec<NewCaseWrite>) -> Result<Vec<Inserted>> {
+        let backend = self.backend();
         Ok(on_write!(self, tx => {
             let mut outcome = Vec::with_capacity(batch.len());
             let mut fresh = Vec::with_capacity(batch.len());
@@ -400,14 +464,8 @@ impl Db {
                     fresh.iter().map(|w| w.record.values()).collect(), "");
                 insert_in_tx!(tx, "case_events", EVENT_COLUMNS,
                     fresh.iter().flat_map(|w| w.events.iter().map(EventRecord::values)).collect(), "");
-                let mut terms: Vec<Vec<Value>> = Vec::new();
-                for w in &fresh {
-                    for t in &w.terms {
-                        terms.push(vec![t.clone().into(), w.record.id.into()]);
-                    }
-                }
-                insert_in_tx!(tx, "case_terms", &["term", "case_id"], terms,
-                    " ON CONFLICT (term, case_id) DO NOTHING");
+                index_in_tx!(tx, backend,
+                    fresh.iter().map(|w| (w.record.id, w.terms.clone())).collect());
                 let backlog: Vec<Vec<Value>> = fresh
                     .iter()
                     .filter(|w| w.index_later)
@@ -548,10 +606,13 @@ impl Db {
             if f.open_only {
                 qb.push(" AND c.status NOT IN ('closed','rejected','merged')");
             }
-            for term in &f.terms {
-                qb.push(" AND EXISTS (SELECT 1 FROM case_terms t WHERE t.case_id = c.id AND t.term = ")
-                    .push_bind(term.clone());
-                qb.push(")");
+            if !f.terms.is_empty() {
+                let (head, query) = search_condition(self.backend(), &f.terms);
+                qb.push(" AND ").push(head).push_bind(query);
+                qb.push(match self.backend() {
+                    Backend::Sqlite => ")",
+                    Backend::Postgres => " AS tsquery))",
+                });
             }
             if let Some(b) = f.before_id {
                 qb.push(" AND c.id < ").push_bind(b);
@@ -602,22 +663,16 @@ impl Db {
     }
 
     /// Write the search terms of indexed cases and take them off the backlog, in one
-    /// transaction. Idempotent: two indexers doing the same cases write each term once.
+    /// transaction. Idempotent: a case indexed twice keeps one entry, the last written.
     pub async fn write_index(&self, items: Vec<(i64, Vec<String>)>) -> Result<u64> {
         if items.is_empty() {
             return Ok(0);
         }
         let n = items.len() as u64;
+        let backend = self.backend();
         on_write!(self, tx => {
-            let mut terms: Vec<Vec<Value>> = Vec::new();
-            for (id, ts) in &items {
-                for t in ts {
-                    terms.push(vec![t.clone().into(), (*id).into()]);
-                }
-            }
-            insert_in_tx!(tx, "case_terms", &["term", "case_id"], terms,
-                " ON CONFLICT (term, case_id) DO NOTHING");
             let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+            index_in_tx!(tx, backend, items);
             for chunk in ids.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new("DELETE FROM search_backlog WHERE case_id IN (");
                 let mut sep = qb.separated(", ");
