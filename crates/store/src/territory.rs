@@ -225,6 +225,40 @@ impl Db {
         })
     }
 
+    /// The subtree counts of every child of a node, by child code, in one query (zero for a
+    /// child with none computed).
+    pub async fn child_counts(
+        &self,
+        code: &TerritoryCode,
+    ) -> Result<std::collections::HashMap<String, Counts>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT t.code, c.n_households, c.n_members, c.n_groups, c.n_grids \
+                 FROM territories t LEFT JOIN territory_counts c ON c.code = t.code \
+                 WHERE t.parent = $1",
+            )
+            .bind(code.as_str())
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let n = |col: &str| -> Result<i64> {
+                        Ok(r.try_get::<Option<i64>, _>(col)?.unwrap_or(0))
+                    };
+                    Ok((
+                        r.try_get::<String, _>("code")?,
+                        Counts {
+                            households: n("n_households")?,
+                            members: n("n_members")?,
+                            groups: n("n_groups")?,
+                            grids: n("n_grids")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+
     /// Recompute every node's subtree counts from the base tables, in one pass of grouped
     /// queries rolled up the tree in memory. Run after bulk loads and imports; single-row
     /// changes keep the counts in their own transaction.

@@ -106,11 +106,17 @@ pub struct NodeWithChildren {
 pub async fn browse(state: &AppState, code: &InScope) -> AppResult<NodeWithChildren> {
     let node = node(state, code).await?;
     let counts = state.db.territory_counts(code.code()).await?;
-    let mut children = Vec::new();
-    for child in state.db.territory_children(code.code(), true).await? {
-        let c = state.db.territory_counts(&child.code).await?;
-        children.push((child, c));
-    }
+    let mut counts_of = state.db.child_counts(code.code()).await?;
+    let children = state
+        .db
+        .territory_children(code.code(), true)
+        .await?
+        .into_iter()
+        .map(|child| {
+            let c = counts_of.remove(child.code.as_str()).unwrap_or_default();
+            (child, c)
+        })
+        .collect();
     let mut ancestors = Vec::new();
     let mut cur = node.parent.clone();
     while let Some(p) = cur {

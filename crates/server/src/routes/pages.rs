@@ -315,8 +315,9 @@ async fn home_inner(state: &AppState, ctx: &PageCtx) -> Result<Response, AppErro
     let counts = state.db.territory_counts(&root).await?;
     let mut children = Vec::new();
     let mut rows = Vec::new();
+    let mut counts_of = state.db.child_counts(&root).await?;
     for c in state.db.territory_children(&root, true).await? {
-        let n = state.db.territory_counts(&c.code).await?;
+        let n = counts_of.remove(c.code.as_str()).unwrap_or_default();
         rows.push(child_row(&c, &n));
         children.push((c, n));
     }
