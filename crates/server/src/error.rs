@@ -27,6 +27,9 @@ pub enum AppError {
     MethodNotAllowed(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// One uploaded file is over its limit (413, naming the field).
+    #[error("{message}")]
+    FileTooLarge { field: String, message: String },
     #[error("too many attempts, try again in {retry_after_s} s")]
     TooManyRequests { retry_after_s: u64 },
     #[error(transparent)]
@@ -68,7 +71,9 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge | AppError::FileTooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Store(e) if e.is_unique_violation() => StatusCode::CONFLICT,
             AppError::Store(_) | AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -85,7 +90,7 @@ impl AppError {
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::MethodNotAllowed(_) => "method_not_allowed",
-            AppError::PayloadTooLarge => "payload_too_large",
+            AppError::PayloadTooLarge | AppError::FileTooLarge { .. } => "payload_too_large",
             AppError::TooManyRequests { .. } => "too_many_requests",
             AppError::Store(e) if e.is_unique_violation() => "conflict",
             AppError::Store(_) | AppError::Internal(_) => "internal",
@@ -120,7 +125,8 @@ impl IntoResponse for AppError {
                 code: code.to_owned(),
                 message: self.public_message(),
                 field: match &self {
-                    AppError::Unprocessable { field, .. } => Some(field.clone()),
+                    AppError::Unprocessable { field, .. }
+                    | AppError::FileTooLarge { field, .. } => Some(field.clone()),
                     _ => None,
                 },
             },

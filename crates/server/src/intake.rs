@@ -279,6 +279,7 @@ pub fn build_write(
         terms: vec![],
         index_later: true,
         timers: timers(rules, &case),
+        attachments: vec![],
         record,
     })
 }

@@ -89,6 +89,7 @@ pub async fn fire_due_timers(state: &AppState) -> AppResult<usize> {
                 events: records,
                 counters,
                 timers: keep,
+                attachments: vec![],
             };
             if state.db.apply_transition(write).await? {
                 fired += 1;

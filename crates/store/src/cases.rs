@@ -90,6 +90,9 @@ pub struct NewCaseWrite {
     /// Leave the search terms to the indexer (see [`Db::pending_index`]).
     pub index_later: bool,
     pub timers: Vec<TimerRecord>,
+    /// Photos and audio notes that came with the report, written in the same transaction
+    /// (`owner_id` is the case's id).
+    pub attachments: Vec<crate::attachments::NewAttachment>,
 }
 
 /// The text of a case the indexer needs.
@@ -112,6 +115,9 @@ pub struct TransitionWrite {
     pub counters: Vec<CounterChange>,
     /// The case's timers after the transition (replacing the unfired ones).
     pub timers: Vec<TimerRecord>,
+    /// Photos and audio notes that came with the action (e.g. "report handled"), written in
+    /// the same transaction; a per-owner limit passed fails the whole transition.
+    pub attachments: Vec<crate::attachments::NewAttachment>,
 }
 
 /// What happened to one new case of a batch.
@@ -481,6 +487,11 @@ impl Db {
                     .map(|t| vec![t.case_id.into(), t.kind.clone().into(), t.version.into(), t.due_at.into()])
                     .collect();
                 insert_in_tx!(tx, "case_timers", &["case_id", "kind", "version", "due_at"], timers, "");
+                let attachments: Vec<crate::attachments::NewAttachment> =
+                    fresh.iter().flat_map(|w| w.attachments.iter().cloned()).collect();
+                if !attachments.is_empty() {
+                    write_attachments_in_tx!(tx, attachments)?;
+                }
             }
             outcome
         }))
@@ -533,6 +544,9 @@ impl Db {
                     " ON CONFLICT (case_id, kind) DO UPDATE SET version = excluded.version, \
                      due_at = excluded.due_at, fired_at = CASE WHEN case_timers.due_at = excluded.due_at \
                      THEN case_timers.fired_at ELSE NULL END");
+                if !w.attachments.is_empty() {
+                    write_attachments_in_tx!(tx, w.attachments.clone())?;
+                }
             }
             updated == 1
         }))

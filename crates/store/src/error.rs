@@ -21,6 +21,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} already exists")]
     Conflict(String),
+    #[error("at most {max} attachments of kind {kind} per owner")]
+    LimitReached { kind: String, max: i64 },
     #[error("the database is not empty: {0}")]
     NotEmpty(String),
 }

@@ -9,6 +9,8 @@
 pub mod db;
 pub mod account;
 #[macro_use]
+pub mod attachments;
+#[macro_use]
 pub mod bulk;
 pub mod cases;
 pub mod error;

@@ -418,7 +418,7 @@ mod cases {
         TransitionWrite,
     };
 
-    fn t0() -> chrono::DateTime<Utc> {
+    pub(super) fn t0() -> chrono::DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 26, 2, 0, 0).unwrap()
     }
 
@@ -454,7 +454,7 @@ mod cases {
         }
     }
 
-    fn write(id: i64, key: Option<&str>, terms: &[&str]) -> NewCaseWrite {
+    pub(super) fn write(id: i64, key: Option<&str>, terms: &[&str]) -> NewCaseWrite {
         NewCaseWrite {
             record: record(id, key),
             events: vec![EventRecord {
@@ -483,6 +483,7 @@ mod cases {
                 version: 1,
                 due_at: t0() + chrono::Duration::hours(2),
             }],
+            attachments: vec![],
         }
     }
 
@@ -632,6 +633,7 @@ mod cases {
                 }],
                 counters: vec![],
                 timers: vec![],
+                attachments: vec![],
             };
             assert!(
                 !db.apply_transition(t(7)).await.unwrap(),
@@ -735,6 +737,166 @@ mod cases {
             let cats = db.categories().await.unwrap();
             assert_eq!(cats.len(), 2);
             assert!(cats[0].contains("\"attention\""));
+        })
+        .await;
+    }
+}
+
+mod attachments {
+    use super::*;
+    use store::StoreError;
+    use store::attachments::NewAttachment;
+
+    fn file(owner: i64, kind: &str, data: &[u8]) -> NewAttachment {
+        NewAttachment {
+            owner_kind: "case".into(),
+            owner_id: owner,
+            event_seq: Some(1),
+            kind: kind.into(),
+            content_type: if kind == "photo" {
+                "image/jpeg"
+            } else {
+                "audio/ogg"
+            }
+            .into(),
+            sha256: format!("{:064x}", data.len()),
+            width: (kind == "photo").then_some(64),
+            height: (kind == "photo").then_some(48),
+            created_at: super::cases::t0(),
+            created_by: None,
+            data: data.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn files_round_trip_byte_for_byte_and_list_in_order() {
+        with_db("store_attach", |db| async move {
+            // Every byte value, zeros included, survives BLOB and BYTEA alike.
+            let bytes: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+            let out = db
+                .insert_attachments(vec![
+                    file(9, "audio", b"OggS\0voice"),
+                    file(9, "photo", &bytes),
+                    file(9, "photo", b"\xff\xd8\xff second"),
+                ])
+                .await
+                .unwrap();
+            assert_eq!(out.len(), 3);
+            assert_eq!(
+                out.iter().map(|a| a.position).collect::<Vec<_>>(),
+                [1, 1, 2]
+            );
+            let listed = db.attachments_of("case", 9).await.unwrap();
+            assert_eq!(
+                listed
+                    .iter()
+                    .map(|a| (a.kind.as_str(), a.position))
+                    .collect::<Vec<_>>(),
+                [("photo", 1), ("photo", 2), ("audio", 1)],
+                "photos first, in upload order"
+            );
+            assert_eq!(listed[0], out[1]);
+            let (meta, data) = db.attachment_data(out[1].id).await.unwrap().unwrap();
+            assert_eq!(data, bytes);
+            assert_eq!(meta.size, 70_000);
+            assert_eq!(meta.width, Some(64));
+            assert_eq!(
+                db.attachment(out[0].id).await.unwrap().unwrap().kind,
+                "audio"
+            );
+            assert!(db.attachment(999_999).await.unwrap().is_none());
+            assert!(db.attachments_of("worklog", 9).await.unwrap().is_empty());
+            let many = db.attachments_of_many("case", &[9, 10]).await.unwrap();
+            assert_eq!(many.len(), 3);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn limits_hold_and_a_refused_batch_writes_nothing() {
+        with_db("store_attach_limit", |db| async move {
+            let five: Vec<_> = (0..5).map(|_| file(3, "photo", b"p")).collect();
+            db.insert_attachments(five).await.unwrap();
+            let err = db
+                .insert_attachments(vec![
+                    file(3, "audio", b"a"),
+                    file(3, "photo", b"p"),
+                    file(3, "photo", b"q"),
+                ])
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, StoreError::LimitReached { kind, max: 6 } if kind == "photo"),
+                "{err}"
+            );
+            assert_eq!(
+                db.attachments_of("case", 3).await.unwrap().len(),
+                5,
+                "nothing half-written"
+            );
+            db.insert_attachments(vec![file(3, "photo", b"6")])
+                .await
+                .unwrap();
+            assert!(
+                db.insert_attachments(vec![file(3, "photo", b"7")])
+                    .await
+                    .is_err()
+            );
+            // Another owner has its own places.
+            db.insert_attachments(vec![file(4, "photo", b"p")])
+                .await
+                .unwrap();
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn racing_writers_never_pass_the_limit() {
+        with_db("store_attach_race", |db| async move {
+            let mut tasks = Vec::new();
+            for i in 0..10u8 {
+                let db = db.clone();
+                tasks.push(tokio::spawn(async move {
+                    db.insert_attachments(vec![file(5, "photo", &[i])]).await
+                }));
+            }
+            let mut ok = 0;
+            for t in tasks {
+                if t.await.unwrap().is_ok() {
+                    ok += 1;
+                }
+            }
+            let stored = db.attachments_of("case", 5).await.unwrap();
+            assert!(
+                ok <= 6 && ok == stored.len(),
+                "{ok} ok, {} stored",
+                stored.len()
+            );
+            let mut positions: Vec<i64> = stored.iter().map(|a| a.position).collect();
+            positions.dedup();
+            assert_eq!(positions.len(), stored.len(), "one file per place");
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn photos_come_with_their_case_in_one_transaction() {
+        with_db("store_attach_case", |db| async move {
+            seed(&db).await;
+            let mut w = super::cases::write(1, None, &[]);
+            w.attachments = vec![file(1, "photo", b"with the report")];
+            // Too many photos with a new case: the case is not written either.
+            let mut over = super::cases::write(2, None, &[]);
+            over.attachments = (0..7).map(|_| file(2, "photo", b"x")).collect();
+            assert!(db.insert_cases(vec![over]).await.is_err());
+            assert!(
+                db.case_by_id(2).await.unwrap().is_none(),
+                "no case without its photos"
+            );
+            db.insert_cases(vec![w]).await.unwrap();
+            let files = db.attachments_of("case", 1).await.unwrap();
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0].event_seq, Some(1));
         })
         .await;
     }

@@ -555,6 +555,7 @@ pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> App
             events: records,
             counters,
             timers: timers(&rules, &after),
+            attachments: vec![],
         };
         drop(rules);
         let record = write.record.clone();
@@ -611,6 +612,9 @@ pub struct CaseView {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub mediation: Option<case::mediation::MediationRecord>,
+    /// Photos and audio notes, with their URLs (with the full case view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<crate::actions::attachments::AttachmentView>>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -688,6 +692,19 @@ pub async fn view(
         })?),
         None => None,
     };
+    let attachments = if with_history {
+        Some(
+            state
+                .db
+                .attachments_of(domain::attachment::OwnerKind::Case.as_str(), rec.id)
+                .await?
+                .iter()
+                .map(crate::actions::attachments::AttachmentView::of)
+                .collect(),
+        )
+    } else {
+        None
+    };
     let history = if with_history {
         let mut items = Vec::new();
         for e in state.db.case_events(rec.id).await? {
@@ -742,6 +759,7 @@ pub async fn view(
         reporter,
         history,
         mediation,
+        attachments,
     })
 }
 

@@ -646,6 +646,9 @@ struct CasePage {
     csrf: String,
     done: Option<String>,
     error: Option<(String, String)>,
+    /// Photos and audio notes (served to the signed-in page at `/attachments/{id}`).
+    files: Vec<crate::actions::attachments::AttachmentView>,
+    files_label: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -844,6 +847,8 @@ async fn render_case(
                 None
             },
             error,
+            files: v.attachments.clone().unwrap_or_default(),
+            files_label: ctx.t("resident-case-files"),
         },
     ))
 }

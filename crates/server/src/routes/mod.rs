@@ -1,6 +1,7 @@
 //! The router: every door of Gesang and the layers around it.
 
 pub mod api;
+pub mod api_attachments;
 pub mod api_cases;
 pub mod case_pages;
 pub mod extract;
@@ -54,6 +55,7 @@ pub fn router(state: AppState) -> Router {
             "/cases/{id}/mediation",
             axum::routing::put(api_cases::put_mediation),
         )
+        .merge(api_attachments::api_router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
@@ -64,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(pages)
+        .merge(api_attachments::page_router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_cases};
+use crate::routes::{api, api_attachments, api_cases};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +25,10 @@ use crate::routes::{api, api_cases};
         api_cases::put_mediation,
         api_cases::get_rules,
         api_cases::put_rules,
+        // attachments (issue 4): photos and audio notes of cases
+        api_attachments::add_case_attachments,
+        api_attachments::list_case_attachments,
+        api_attachments::get_attachment,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -71,11 +71,16 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
     .expect("the helper thread panicked")
 }
 
+mod attachments;
 mod cases;
 mod spine;
 
 /// The source of every test module, to count its tests (add a new module here too).
-const MODULES: &[&str] = &[include_str!("spine.rs"), include_str!("cases.rs")];
+const MODULES: &[&str] = &[
+    include_str!("spine.rs"),
+    include_str!("cases.rs"),
+    include_str!("attachments.rs"),
+];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
