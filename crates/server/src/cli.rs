@@ -23,12 +23,87 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = cli.global.database_url.as_ref().map(|u| u.0.as_str());
             crate::bench::run(args, url).await
         }
+        Command::Backup(args) => {
+            let db = open(&cli.global).await?;
+            let result = backup(&db, &args.file).await;
+            db.close().await;
+            result
+        }
+        Command::Restore(args) => {
+            let db = open(&cli.global).await?;
+            let result = restore(&db, &args.file).await;
+            db.close().await;
+            result
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;
             Ok(())
         }
     }
+}
+
+/// `gesang backup FILE`: progress per table on stderr, then a one-line summary.
+async fn backup(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "gesang backup: copying the {} database into {}…",
+        db.backend().as_str(),
+        file.display()
+    );
+    let summary = db
+        .backup_to(file, |table, rows| {
+            eprintln!(
+                "  {table:<24} {rows:>9} rows  {:>6.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        })
+        .await
+        .with_context(|| format!("backup into {} failed", file.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "gesang backup: {} rows of {} tables into {} ({:.1} MB) in {secs:.1} s ({:.0} rows/s)",
+        summary.rows,
+        summary.tables,
+        file.display(),
+        bytes as f64 / 1e6,
+        summary.rows as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// `gesang restore FILE`: progress per table on stderr, then a one-line summary.
+async fn restore(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "gesang restore: loading {} into the {} database…",
+        file.display(),
+        db.backend().as_str()
+    );
+    let summary = db
+        .restore_from(file, |table, rows| {
+            eprintln!(
+                "  {table:<24} {rows:>9} rows  {:>6.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        })
+        .await
+        .with_context(|| {
+            format!(
+                "restore from {} failed; nothing was written",
+                file.display()
+            )
+        })?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "gesang restore: {} rows of {} tables from {} in {secs:.1} s ({:.0} rows/s); search terms are rebuilt when the server starts",
+        summary.rows,
+        summary.tables,
+        file.display(),
+        summary.rows as f64 / secs.max(1e-9)
+    );
+    Ok(())
 }
 
 /// Connect and migrate.

@@ -84,6 +84,11 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Write a consistent copy of the database (either engine) into a new SQLite file, while
+    /// it is in use.
+    Backup(BackupArgs),
+    /// Load a backup file into the configured database, which must be empty.
+    Restore(BackupArgs),
     /// Run a benchmark on a fresh database (`intake`, `route`); figures as JSON lines on stdout.
     Bench(crate::bench::BenchArgs),
 }
@@ -105,6 +110,12 @@ pub struct ServeArgs {
     /// Mark session cookies `Secure` (set when served over HTTPS).
     #[arg(long, env = "GESANG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BackupArgs {
+    /// The backup file (a SQLite database with Gesang's schema).
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -7,7 +7,14 @@ use crate::config::LogFormat;
 
 /// Install the global log subscriber. Logs go to stderr; stdout is kept for command output.
 pub fn init_logging(filter: &str, format: LogFormat) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // PostgreSQL's notices ("relation … already exists, skipping" from the migration ledger's
+    // `CREATE TABLE IF NOT EXISTS`) are not news; a filter that names sqlx decides otherwise.
+    let filter = if filter.contains("sqlx") {
+        filter.to_owned()
+    } else {
+        format!("{filter},sqlx::postgres::notice=warn")
+    };
+    let filter = EnvFilter::try_new(&filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

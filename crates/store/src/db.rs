@@ -86,6 +86,34 @@ macro_rules! on_write {
     };
 }
 
+/// Run `$body` with `$conn` bound to one connection that sees a single consistent snapshot of
+/// the database for every query of the body, while writers go on: a `REPEATABLE READ READ ONLY`
+/// transaction on PostgreSQL, a read transaction on SQLite (in WAL mode its first read fixes the
+/// snapshot). For backups and other reads that must agree with each other across tables.
+#[macro_export]
+macro_rules! on_snapshot {
+    ($db:expr, $conn:ident => $body:expr) => {
+        match &$db.pools {
+            $crate::db::Pools::Sqlite { read, .. } => {
+                let mut txn = read.begin().await?;
+                let $conn = &mut *txn;
+                let out = $body;
+                txn.rollback().await?;
+                out
+            }
+            $crate::db::Pools::Postgres(pg) => {
+                let mut txn = pg
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?;
+                let $conn = &mut *txn;
+                let out = $body;
+                txn.rollback().await?;
+                out
+            }
+        }
+    };
+}
+
 impl Db {
     /// Connect to `url` (`sqlite://…`, `postgres://…`), or to `<data_dir>/gesang.db` when no
     /// URL is given. Creates the SQLite file and the data directory if they are missing.

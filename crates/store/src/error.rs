@@ -25,6 +25,8 @@ pub enum StoreError {
     LimitReached { kind: String, max: i64 },
     #[error("the database is not empty: {0}")]
     NotEmpty(String),
+    #[error("backup: {0}")]
+    Backup(String),
 }
 
 impl StoreError {

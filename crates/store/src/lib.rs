@@ -10,6 +10,7 @@ pub mod db;
 pub mod account;
 #[macro_use]
 pub mod attachments;
+pub mod backup;
 #[macro_use]
 pub mod bulk;
 pub mod cases;

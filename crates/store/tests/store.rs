@@ -901,3 +901,312 @@ mod attachments {
         .await;
     }
 }
+
+mod backup {
+    //! Backups: a copy of either engine in one SQLite file, restored into either engine.
+    use super::*;
+    use chrono::NaiveDate;
+    use store::StoreError;
+    use store::attachments::NewAttachment;
+    use store::backup::ColType;
+
+    fn photo(case: i64, bytes: &[u8]) -> NewAttachment {
+        NewAttachment {
+            owner_kind: "case".into(),
+            owner_id: case,
+            event_seq: Some(1),
+            kind: "photo".into(),
+            content_type: "image/jpeg".into(),
+            sha256: "00".repeat(32),
+            width: Some(4),
+            height: None,
+            created_at: Utc.with_ymd_and_hms(2026, 11, 26, 1, 2, 3).unwrap(),
+            created_by: None,
+            data: bytes.to_vec(),
+        }
+    }
+
+    /// A database with territory, people, accounts, sessions, cases with events, counters,
+    /// timers, search terms and an attachment: every column type.
+    async fn filled(db: &Db) {
+        seed(db).await;
+        db.recompute_counts().await.unwrap();
+        let id = 7;
+        db.insert_accounts(
+            vec![NewAccount {
+                id,
+                username: "center-623027".into(),
+                password_hash: "not-a-real-hash".into(),
+                display_name: "夏河县综治中心".into(),
+                role: Role::CenterOperator,
+                scope: code("623027"),
+                unit: Some("623027".into()),
+                member: None,
+            }],
+            Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+        )
+        .await
+        .unwrap();
+        db.create_session(
+            "hash-of-a-token",
+            id,
+            SessionKind::Api,
+            "csrf",
+            Utc.with_ymd_and_hms(2026, 11, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap(),
+        )
+        .await
+        .unwrap();
+        let mut w = super::cases::write(1, Some("k1"), &["草场", "纠纷"]);
+        w.attachments = vec![photo(1, &[0xff, 0xd8, 0x00, 0x01, 0xff, 0xd9])];
+        db.insert_cases(vec![w, super::cases::write(2, None, &["雪灾"])])
+            .await
+            .unwrap();
+    }
+
+    /// Rows per table, but the search backlog (a restore fills it for the indexer).
+    async fn counts(db: &Db, tables: &[String]) -> Vec<(String, i64)> {
+        let mut out = Vec::new();
+        for t in tables.iter().filter(|t| *t != "search_backlog") {
+            out.push((t.clone(), db.row_count(t).await.unwrap()));
+        }
+        out
+    }
+
+    fn scratch(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "gesang_backup_{name}_{}_{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_backup_restores_into_both_engines_with_every_row() {
+        with_db("store_backup", |db| async move {
+            filled(&db).await;
+            let dir = scratch("roundtrip");
+            let file = dir.join("gesang-backup.db");
+            let mut seen = Vec::new();
+            let summary = db
+                .backup_to(&file, |t, n| seen.push((t.to_owned(), n)))
+                .await
+                .unwrap();
+            assert_eq!(summary.per_table, seen);
+            assert!(summary.rows > 40, "{summary:?}");
+            let tables: Vec<String> = summary.per_table.iter().map(|(t, _)| t.clone()).collect();
+            for t in [
+                "territories",
+                "households",
+                "accounts",
+                "cases",
+                "case_events",
+                "attachments",
+            ] {
+                assert!(tables.iter().any(|x| x == t), "{t} is backed up");
+            }
+            // Referenced tables come first.
+            let at = |t: &str| tables.iter().position(|x| x == t).unwrap();
+            assert!(at("territories") < at("units") && at("accounts") < at("sessions"));
+            assert!(at("cases") < at("case_events"));
+            let before = counts(&db, &tables).await;
+            // The per-table figures are the rows of the source.
+            assert_eq!(
+                before,
+                summary
+                    .per_table
+                    .iter()
+                    .filter(|(t, _)| t != "search_backlog")
+                    .map(|(t, n)| (t.clone(), *n as i64))
+                    .collect::<Vec<_>>()
+            );
+            // A backup never overwrites.
+            assert!(matches!(
+                db.backup_to(&file, |_, _| {}).await,
+                Err(StoreError::Backup(_))
+            ));
+
+            // Into a fresh database of the same engine, and into a fresh SQLite one.
+            let (same, t_same) = testing::fresh("store_restore").await.unwrap();
+            let lite_dir = scratch("lite");
+            let lite = Db::connect(None, &lite_dir).await.unwrap();
+            lite.migrate().await.unwrap();
+            for target in [&same, &lite] {
+                let restored = target.restore_from(&file, |_, _| {}).await.unwrap();
+                assert_eq!(restored.per_table, summary.per_table);
+                assert_eq!(counts(target, &tables).await, before);
+                let c = target.case_by_id(1).await.unwrap().unwrap();
+                assert_eq!(
+                    format!("{c:?}"),
+                    format!("{:?}", db.case_by_id(1).await.unwrap().unwrap())
+                );
+                assert_eq!(
+                    format!("{:?}", target.case_events(1).await.unwrap()),
+                    format!("{:?}", db.case_events(1).await.unwrap())
+                );
+                let files = target.attachments_of("case", 1).await.unwrap();
+                assert_eq!(files, db.attachments_of("case", 1).await.unwrap());
+                let data = target.attachment_data(files[0].id).await.unwrap().unwrap();
+                assert_eq!(data.1, vec![0xff, 0xd8, 0x00, 0x01, 0xff, 0xd9]);
+                assert_eq!(
+                    target.territory_counts(&code("623027")).await.unwrap(),
+                    db.territory_counts(&code("623027")).await.unwrap()
+                );
+                let s = target
+                    .session(
+                        "hash-of-a-token",
+                        SessionKind::Api,
+                        Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
+                    )
+                    .await
+                    .unwrap()
+                    .expect("the session is restored");
+                assert_eq!(s.principal.username, "center-623027");
+                // Search comes back through the indexer: every case waits in the backlog.
+                assert_eq!(target.search_backlog_len().await.unwrap(), 2);
+                // A second restore into the now full database is refused, and changes nothing.
+                let again = target.restore_from(&file, |_, _| {}).await;
+                assert!(
+                    matches!(&again, Err(StoreError::Backup(m)) if m.contains("empty")),
+                    "{again:?}"
+                );
+                assert_eq!(counts(target, &tables).await, before);
+                // New rows get fresh ids after the restored ones.
+                let more = target
+                    .insert_attachments(vec![photo(2, b"later")])
+                    .await
+                    .unwrap();
+                assert!(more[0].id > files[0].id);
+            }
+            same.close().await;
+            lite.close().await;
+            testing::remove(t_same).await;
+            let _ = std::fs::remove_dir_all(&lite_dir);
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_backup_taken_under_writes_is_one_instant() {
+        with_db("store_backup_live", |db| async move {
+            seed(&db).await;
+            // A writer keeps adding cases, each with its event, counter and timer in one
+            // transaction.
+            let writer = {
+                let db = db.clone();
+                tokio::spawn(async move {
+                    for id in 1..=400 {
+                        db.insert_cases(vec![super::cases::write(id, None, &[])])
+                            .await
+                            .unwrap();
+                    }
+                })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            assert!(
+                !writer.is_finished(),
+                "the backup runs while the writer writes"
+            );
+            let dir = scratch("live");
+            let file = dir.join("b.db");
+            db.backup_to(&file, |_, _| {}).await.unwrap();
+            writer.await.unwrap();
+            let copy = Db::connect(Some(&format!("sqlite://{}", file.display())), &dir)
+                .await
+                .unwrap();
+            let cases = copy.row_count("cases").await.unwrap();
+            let events = copy.row_count("case_events").await.unwrap();
+            let timers = copy.row_count("case_timers").await.unwrap();
+            let (from, to) = (
+                NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+                NaiveDate::from_ymd_opt(2100, 1, 1).unwrap(),
+            );
+            let due: i64 = copy
+                .counter_totals("623027202201", from, to)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|(c, _)| c == "due_accept")
+                .map(|(_, n)| n)
+                .unwrap_or(0);
+            assert_eq!(
+                (events, timers, due),
+                (cases, cases, cases),
+                "no case without its rows"
+            );
+            assert!(cases > 0, "the snapshot holds the cases written before it");
+            assert_eq!(db.row_count("cases").await.unwrap(), 400);
+            copy.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn every_column_of_both_engines_has_a_type_the_backup_copies() {
+        with_db("store_backup_types", |db| async move {
+            // The SQLite schema names every column's type (backup_tables fails otherwise).
+            let dir = scratch("types");
+            let lite = Db::connect(None, &dir).await.unwrap();
+            lite.migrate().await.unwrap();
+            let specs = lite.backup_tables().await.unwrap();
+            assert!(specs.len() >= 15, "{} tables", specs.len());
+            if db.backend() == store::Backend::Postgres {
+                let pg = db.column_types().await.unwrap();
+                for spec in &specs {
+                    for (col, ty) in &spec.columns {
+                        let pg_type = pg
+                            .get(&(spec.name.clone(), col.clone()))
+                            .unwrap_or_else(|| panic!("{}.{col} missing on PostgreSQL", spec.name));
+                        assert!(
+                            ty.matches_postgres(pg_type),
+                            "{}.{col}: SQLite says {ty:?}, PostgreSQL {pg_type}",
+                            spec.name
+                        );
+                    }
+                }
+            }
+            assert_eq!(
+                ColType::of_declared("DOUBLE PRECISION"),
+                Some(ColType::Real)
+            );
+            assert_eq!(ColType::of_declared("TIMESTAMP"), Some(ColType::Time));
+            assert_eq!(ColType::of_declared("JSONB"), None);
+            lite.close().await;
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_file_that_is_not_a_backup_is_refused() {
+        with_db("store_backup_bad", |db| async move {
+            let dir = scratch("bad");
+            let junk = dir.join("junk.db");
+            std::fs::write(&junk, b"this is not a database").unwrap();
+            assert!(db.restore_from(&junk, |_, _| {}).await.is_err());
+            assert!(matches!(
+                db.restore_from(&dir.join("missing.db"), |_, _| {}).await,
+                Err(StoreError::Backup(_))
+            ));
+            // A SQLite file of something else.
+            let other_file = dir.join("other.db");
+            let other = Db::connect(Some(&format!("sqlite://{}", other_file.display())), &dir)
+                .await
+                .unwrap();
+            other.ping().await.unwrap();
+            other.close().await;
+            let r = db.restore_from(&other_file, |_, _| {}).await;
+            assert!(
+                matches!(&r, Err(StoreError::Backup(m)) if m.contains("not a Gesang backup")),
+                "{r:?}"
+            );
+            assert_eq!(db.row_count("territories").await.unwrap(), 0);
+            let _ = std::fs::remove_dir_all(&dir);
+        })
+        .await;
+    }
+}
