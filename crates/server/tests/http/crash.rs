@@ -16,18 +16,18 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-type Http = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type Http = Client<HttpConnector, Full<Bytes>>;
 
 /// A `gesang serve` process on a database of its own.
-struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
-    base: String,
+    pub(crate) base: String,
     args: Vec<String>,
 }
 
 impl Server {
     /// Start the binary and wait until `/healthz` answers.
-    async fn start(args: Vec<String>) -> Server {
+    pub(crate) async fn start(args: Vec<String>) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -90,20 +90,20 @@ impl Drop for Server {
     }
 }
 
-fn client() -> Http {
+pub(crate) fn client() -> Http {
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(64)
         .build_http()
 }
 
-async fn call(http: &Http, req: hyper::Request<Full<Bytes>>) -> Option<(u16, Value)> {
+pub(crate) async fn call(http: &Http, req: hyper::Request<Full<Bytes>>) -> Option<(u16, Value)> {
     let resp = http.request(req).await.ok()?;
     let status = resp.status().as_u16();
     let body = resp.into_body().collect().await.ok()?.to_bytes();
     Some((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
-async fn token(http: &Http, base: &str, user: &str) -> String {
+pub(crate) async fn token(http: &Http, base: &str, user: &str) -> String {
     let req = hyper::Request::post(format!("{base}/api/v1/auth/token"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(

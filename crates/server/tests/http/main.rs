@@ -73,6 +73,7 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
 
 mod attachments;
 mod cases;
+mod cluster;
 mod crash;
 mod spine;
 
