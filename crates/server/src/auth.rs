@@ -167,6 +167,12 @@ impl SessionCache {
         Ok(info)
     }
 
+    /// Forget every cached session of an account (its password changed here).
+    pub fn forget_account(&self, account_id: i64) {
+        let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (info, _)| info.principal.account_id != account_id);
+    }
+
     /// Forget a session (signed out here).
     pub fn forget(&self, hash: &str) {
         let mut map = self.entries.lock().unwrap_or_else(|p| p.into_inner());

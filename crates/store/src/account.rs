@@ -211,6 +211,29 @@ impl Db {
         Ok(())
     }
 
+    /// Replace an account's password hash and revoke every session it has, in one
+    /// transaction: whoever knew the old password is signed out everywhere.
+    pub async fn set_password(
+        &self,
+        account: i64,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(on_write!(self, tx => {
+            sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+                .bind(password_hash)
+                .bind(account)
+                .execute(&mut **tx)
+                .await?;
+            sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE account = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(account)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// Revoke every session of an account (password change, disabling).
     pub async fn revoke_sessions_of(&self, account: i64, now: DateTime<Utc>) -> Result<u64> {
         Ok(on_write!(self, tx => {

@@ -76,6 +76,83 @@ pub async fn sign_in(
     })
 }
 
+/// Why a password change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is wrong")]
+    WrongCurrent,
+    #[error("{0}")]
+    Policy(domain::account::PasswordProblem),
+    #[error("the new password is the current one")]
+    Same,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+impl From<PasswordChangeError> for AppError {
+    fn from(e: PasswordChangeError) -> AppError {
+        match e {
+            PasswordChangeError::WrongCurrent => {
+                AppError::unprocessable("current_password", e.to_string())
+            }
+            PasswordChangeError::Policy(_) | PasswordChangeError::Same => {
+                AppError::unprocessable("new_password", e.to_string())
+            }
+            PasswordChangeError::App(e) => e,
+        }
+    }
+}
+
+/// Change the caller's password: the current one must be right (failures count towards the
+/// sign-in throttle), the new one must meet the policy. Every session of the account is
+/// revoked, this one included: the caller signs in again with the new password.
+pub async fn change_password(
+    state: &AppState,
+    caller: &Caller,
+    current: &str,
+    new: &str,
+    client: Option<IpAddr>,
+) -> Result<(), PasswordChangeError> {
+    let username = caller.principal.username.clone();
+    state.throttle.check(&username, client)?;
+    let creds = state
+        .db
+        .credentials(&username)
+        .await
+        .map_err(AppError::from)?
+        .ok_or_else(|| AppError::Unauthorized("the account no longer exists".into()))?;
+    let (pw, phc) = (current.to_owned(), creds.password_hash.clone());
+    let ok = !current.is_empty()
+        && current.len() <= 1024
+        && tokio::task::spawn_blocking(move || verify_password(&pw, &phc))
+            .await
+            .map_err(|e| AppError::Internal(format!("password check: {e}")))?;
+    if !ok {
+        state.throttle.record_failure(&username, client);
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    domain::account::check_password_policy(new, &username).map_err(PasswordChangeError::Policy)?;
+    if new == current {
+        return Err(PasswordChangeError::Same);
+    }
+    let pw = new.to_owned();
+    let hash = tokio::task::spawn_blocking(move || crate::auth::hash_password(&pw))
+        .await
+        .map_err(|e| AppError::Internal(format!("password hashing: {e}")))??;
+    let revoked = state
+        .db
+        .set_password(caller.principal.account_id, &hash, state.clock.now())
+        .await
+        .map_err(AppError::from)?;
+    state.sessions.forget_account(caller.principal.account_id);
+    tracing::info!(
+        account.id = caller.principal.account_id,
+        sessions.revoked = revoked,
+        "password changed"
+    );
+    Ok(())
+}
+
 /// Revoke the session behind `token`.
 pub async fn sign_out(state: &AppState, token: &str) -> AppResult<()> {
     let hash = token_hash(token);

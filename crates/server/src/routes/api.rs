@@ -108,6 +108,42 @@ pub async fn me(
     }))
 }
 
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct PasswordChangeRequest {
+    pub current_password: String,
+    /// At least 10 characters, not a common password, not containing the user name.
+    pub new_password: String,
+}
+
+/// Change the signed-in account's password. Every session of the account is revoked, this
+/// token included: sign in again with the new password.
+#[utoipa::path(post, path = "/api/v1/me/password", tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChangeRequest,
+    responses(
+        (status = 204, description = "changed; every session of the account is revoked"),
+        (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`current_password` wrong, or `new_password` against the policy"),
+        (status = 429, body = ErrorBody, description = "too many wrong passwords"),
+    ))]
+pub async fn change_password(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ClientIp(client): ClientIp,
+    ApiJson(req): ApiJson<PasswordChangeRequest>,
+) -> AppResult<StatusCode> {
+    actions::auth::change_password(
+        &state,
+        &caller,
+        &req.current_password,
+        &req.new_password,
+        client,
+    )
+    .await
+    .map_err(AppError::from)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// A territory node with its children, outline and subtree counts.
 #[utoipa::path(get, path = "/api/v1/territories/{code}", tag = "territory",
     security(("bearer" = [])),

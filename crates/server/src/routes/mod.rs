@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/token", post(api::create_token))
         .route("/auth/logout", post(api::revoke_token))
         .route("/me", get(api::me))
+        .route("/me/password", post(api::change_password))
         .route("/territories/{code}", get(api::get_territory))
         .route("/units", get(api::list_units))
         .route("/households", get(api::list_households))

@@ -12,6 +12,7 @@ use crate::routes::{api, api_attachments, api_cases};
         api::create_token,
         api::revoke_token,
         api::me,
+        api::change_password,
         api::get_territory,
         api::list_units,
         api::list_households,

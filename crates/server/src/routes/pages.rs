@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/territory/{code}", get(territory_page))
         .route("/people", get(people_page))
+        .route("/account", get(account_page))
+        .route("/account/password", post(change_password))
         .merge(super::case_pages::router())
         .route("/static/app.css", get(stylesheet))
         .fallback(not_found_page)
@@ -196,6 +198,8 @@ const LABEL_KEYS: &[&str] = &[
     "nav-cases",
     "nav-login",
     "nav-logout",
+    "nav-account",
+    "login-changed",
     "lang-switch",
     "home-title",
     "home-intro",
@@ -380,6 +384,8 @@ fn children_map(
 #[derive(Deserialize)]
 struct NextParam {
     next: Option<String>,
+    /// Set after a password change signed the user out.
+    changed: Option<String>,
 }
 
 #[derive(Template)]
@@ -388,6 +394,7 @@ struct LoginPage {
     chrome: Chrome,
     next: String,
     failed: bool,
+    changed: bool,
     username: String,
 }
 
@@ -409,6 +416,7 @@ async fn login_form(
             chrome: ctx.chrome(ctx.t("login-title")),
             next: safe_next(q.next.as_deref()),
             failed: false,
+            changed: q.changed.is_some(),
             username: String::new(),
         },
     )
@@ -459,6 +467,7 @@ async fn login(
                 chrome: ctx.chrome(ctx.t("login-title")),
                 next: safe_next(form.next.as_deref()),
                 failed: true,
+                changed: false,
                 username: form.username,
             },
         ),
@@ -496,6 +505,116 @@ async fn logout(
         HeaderValue::from_static("gesang_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0"),
     );
     resp
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    heading: String,
+    username_label: String,
+    username: String,
+    role_label: String,
+    role: String,
+    password_heading: String,
+    current_label: String,
+    new_label: String,
+    policy_hint: String,
+    submit_label: String,
+    csrf: String,
+    done: Option<String>,
+    error: Option<String>,
+}
+
+fn account_view(ctx: &PageCtx, caller: &Caller, error: Option<String>) -> AccountPage {
+    AccountPage {
+        chrome: ctx.chrome(ctx.t("account-title")),
+        heading: ctx.t("account-title"),
+        username_label: ctx.t("login-username"),
+        username: caller.principal.username.clone(),
+        role_label: ctx.t("account-role"),
+        role: ctx.t(&format!("role-{}", caller.principal.role.as_str())),
+        password_heading: ctx.t("account-password"),
+        current_label: ctx.t("account-current"),
+        new_label: ctx.t("account-new"),
+        policy_hint: ctx.t("account-policy"),
+        submit_label: ctx.t("account-submit"),
+        csrf: caller.csrf_token.clone(),
+        done: None,
+        error,
+    }
+}
+
+/// `/account`: who is signed in, and the form to change the password.
+async fn account_page(ctx: PageCtx) -> Response {
+    match ctx.require_caller() {
+        Ok(caller) => ctx.render(StatusCode::OK, account_view(&ctx, caller, None)),
+        Err(e) => ctx.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    csrf: String,
+    current_password: String,
+    new_password: String,
+}
+
+/// Change the password from the page: on success every session ends, this one too, and the
+/// login page says why.
+async fn change_password(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    ClientIp(client): ClientIp,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    let caller = match ctx.require_caller() {
+        Ok(c) => c.clone(),
+        Err(e) => return ctx.error(e),
+    };
+    if form.csrf != caller.csrf_token {
+        return ctx.error(AppError::Forbidden(
+            "the form has expired; reload the page".into(),
+        ));
+    }
+    match actions::auth::change_password(
+        &state,
+        &caller,
+        &form.current_password,
+        &form.new_password,
+        client,
+    )
+    .await
+    {
+        Ok(()) => {
+            let mut resp = Redirect::to("/login?changed=1").into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                HeaderValue::from_static(
+                    "gesang_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+                ),
+            );
+            resp
+        }
+        Err(e) => {
+            use actions::auth::PasswordChangeError as E;
+            use domain::account::PasswordProblem as P;
+            let key = match &e {
+                E::WrongCurrent => "account-wrong-current",
+                E::Same => "account-same",
+                E::Policy(P::TooShort) => "account-too-short",
+                E::Policy(P::TooLong) => "account-too-long",
+                E::Policy(P::ContainsUsername) => "account-has-username",
+                E::Policy(P::Common) => "account-common",
+                E::Policy(P::TooSimple) => "account-too-simple",
+                E::App(_) => return ctx.error(e.into()),
+            };
+            ctx.render(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                account_view(&ctx, &caller, Some(ctx.t(key))),
+            )
+        }
+    }
 }
 
 #[derive(Template)]

@@ -276,7 +276,12 @@ impl App {
 
     /// A bearer token for a demo account.
     async fn token(&self, username: &str) -> String {
-        let r = self.login(username, PASSWORD).await;
+        self.token_with(username, PASSWORD).await
+    }
+
+    /// A bearer token for an account with this password.
+    async fn token_with(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
         r.expect(StatusCode::OK);
         r.json()["token"]
             .as_str()

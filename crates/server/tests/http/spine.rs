@@ -263,6 +263,142 @@ async fn repeated_wrong_passwords_lock_the_account() {
         .expect(StatusCode::OK);
 }
 
+#[tokio::test]
+async fn a_password_change_keeps_to_the_policy_and_signs_out_everywhere() {
+    let app = App::new().await;
+    // An account no other test signs in with: its password really changes.
+    let user = "leader-623027100";
+    let (t1, t2) = (app.token(user).await, app.token(user).await);
+    let page = app.session(user).await;
+    let change = |token: String, current: &str, new: &str| {
+        let body = json!({"current_password": current, "new_password": new});
+        let app = &app;
+        async move {
+            app.post_json("/api/v1/me/password", &body, Some(&token))
+                .await
+        }
+    };
+    let field = |r: &Resp| r.json()["error"]["field"].as_str().map(str::to_owned);
+
+    let r = change(t1.clone(), "not-the-password", "Xiahe-winter-2026").await;
+    r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(field(&r).as_deref(), Some("current_password"));
+    for bad in [
+        "short",
+        "gesang-demo",
+        "abcabcabcabc",
+        "my leader-623027100 pw",
+    ] {
+        let r = change(t1.clone(), PASSWORD, bad).await;
+        r.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+        assert_eq!(field(&r).as_deref(), Some("new_password"), "{bad}");
+    }
+    // Nothing changed so far: both tokens still work, the old password too.
+    app.get("/api/v1/me", Some(&t2))
+        .await
+        .expect(StatusCode::OK);
+    app.login(user, PASSWORD).await.expect(StatusCode::OK);
+
+    change(t1.clone(), PASSWORD, "Xiahe-winter-2026")
+        .await
+        .expect(StatusCode::NO_CONTENT);
+    for t in [&t1, &t2] {
+        app.get("/api/v1/me", Some(t))
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    }
+    let r = app.page("/cases", Some(&page)).await;
+    assert!(
+        r.status.is_redirection(),
+        "the page session ended too: {}",
+        r.status
+    );
+    app.login(user, PASSWORD)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    app.login(user, "Xiahe-winter-2026")
+        .await
+        .expect(StatusCode::OK);
+    // Without a token: 401; a body that is not the request: 422.
+    app.post_json("/api/v1/me/password", &json!({}), None)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    let t3 = app.token_with(user, "Xiahe-winter-2026").await;
+    let r = app
+        .post_json(
+            "/api/v1/me/password",
+            &json!({"new_password": 5}),
+            Some(&t3),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text());
+}
+
+#[tokio::test]
+async fn the_account_page_changes_the_password_with_csrf_and_clear_messages() {
+    let app = App::new().await;
+    let user = "leader-623027101";
+    let session = app.session(user).await;
+    let page = app.page("/account", Some(&session)).await;
+    page.expect(StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains(user) && html.contains("修改密码"), "{html}");
+    let csrf = csrf_of(&html);
+    let post = |form: Vec<(&'static str, String)>| {
+        let app = &app;
+        let session = session.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post_form("/account/password", &form, Some(&session))
+                .await
+        }
+    };
+    let r = post(vec![
+        ("csrf", "forged".into()),
+        ("current_password", PASSWORD.into()),
+        ("new_password", "Sangke-grassland-2026".into()),
+    ])
+    .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("current_password", "wrong-one".into()),
+        ("new_password", "Sangke-grassland-2026".into()),
+    ])
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("当前密码不正确"), "{}", r.text());
+    let r = post(vec![
+        ("csrf", csrf.clone()),
+        ("current_password", PASSWORD.into()),
+        ("new_password", "gesang-demo".into()),
+    ])
+    .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("常见密码"), "{}", r.text());
+    let r = post(vec![
+        ("csrf", csrf),
+        ("current_password", PASSWORD.into()),
+        ("new_password", "Sangke-grassland-2026".into()),
+    ])
+    .await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    assert_eq!(r.header(header::LOCATION), Some("/login?changed=1"));
+    assert!(
+        r.set_cookies()
+            .iter()
+            .any(|c| c.starts_with("gesang_session=;")),
+        "the cookie is cleared"
+    );
+    let r = app.page("/account", Some(&session)).await;
+    assert!(r.status.is_redirection(), "the old session is over");
+    let login = app.page("/login?changed=1", None).await;
+    assert!(login.text().contains("密码已修改"));
+    app.login(user, "Sangke-grassland-2026")
+        .await
+        .expect(StatusCode::OK);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. /me and token lifecycle
 
