@@ -1078,8 +1078,22 @@ async fn home_page_shows_the_prefecture_map_and_remembers_the_language() {
             .is_some_and(|c| c.starts_with("text/html"))
     );
     assert_eq!(r.header(header::X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
-    assert!(r.header(header::CONTENT_SECURITY_POLICY).is_some());
+    assert_eq!(r.header(header::X_FRAME_OPTIONS), Some("DENY"));
+    assert_eq!(r.header("cross-origin-opener-policy"), Some("same-origin"));
+    assert!(
+        r.header("permissions-policy")
+            .is_some_and(|p| p.contains("geolocation=(self)") && p.contains("payment=()"))
+    );
+    // No inline script anywhere: scripts come from our own files only.
+    let csp = r.header(header::CONTENT_SECURITY_POLICY).expect("a CSP");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    // Plain HTTP (no --secure-cookies): no HSTS, which would lock browsers out.
+    assert_eq!(r.header(header::STRICT_TRANSPORT_SECURITY), None);
     let html = r.text();
+    assert!(!html.contains("<script>"), "no inline script");
     assert!(html.contains("<svg"), "no map on the home page");
     assert!(html.contains("格桑"), "the default language is Chinese");
     // Every county of the database is linked (map and table). The small demo holds 夏河县
