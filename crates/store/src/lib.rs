@@ -12,10 +12,12 @@ pub mod account;
 pub mod attachments;
 #[macro_use]
 pub mod bulk;
+#[macro_use]
 pub mod cases;
 pub mod error;
 pub mod migrate;
 pub mod people;
+pub mod public;
 pub mod territory;
 pub mod testing;
 

@@ -7,6 +7,7 @@ pub mod case_pages;
 pub mod extract;
 pub mod openapi;
 pub mod pages;
+pub mod resident;
 
 use std::time::Duration;
 
@@ -56,6 +57,7 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(api_cases::put_mediation),
         )
         .merge(api_attachments::api_router())
+        .merge(resident::api_router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(pages)
         .merge(api_attachments::page_router())
+        .merge(resident::page_router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases};
+use crate::routes::{api, api_attachments, api_cases, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,11 @@ use crate::routes::{api, api_attachments, api_cases};
         api_attachments::add_case_attachments,
         api_attachments::list_case_attachments,
         api_attachments::get_attachment,
+        // resident channel (issue 4): public reporting without an account
+        resident::create_report,
+        resident::get_report,
+        resident::rate_report,
+        resident::similar_reports,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -36,6 +41,7 @@ use crate::routes::{api, api_attachments, api_cases};
         (name = "territory", description = "The territory tree and its units"),
         (name = "people", description = "Households and members of the eight forces"),
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
+        (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
     )
 )]
 pub struct ApiDoc;
