@@ -226,7 +226,9 @@ pub fn public_history(events: &[Event]) -> Vec<PublicStep> {
                 | Change::Merge { .. }
                 | Change::Close
                 | Change::Resume { .. } => {}
-                Change::Dispatch { to } | Change::Escalate { to, .. } | Change::Transfer { to, .. } => {
+                Change::Dispatch { to }
+                | Change::Escalate { to, .. }
+                | Change::Transfer { to, .. } => {
                     step.unit = Some(to.code.clone());
                 }
                 Change::Reject { reason, redirect } => {
@@ -302,10 +304,18 @@ pub fn similar<'a>(
         .iter()
         .filter(|c| c.category == category && !c.status.is_terminal())
         .filter(|c| c.created_at <= now && now - c.created_at <= rule.window)
-        .map(|c| (c, Haversine.distance(at_point.to_point(), c.location.to_point())))
+        .map(|c| {
+            (
+                c,
+                Haversine.distance(at_point.to_point(), c.location.to_point()),
+            )
+        })
         .filter(|(_, d)| *d <= rule.radius_m)
         .collect();
-    out.sort_by(|a, b| a.1.total_cmp(&b.1).then(b.0.created_at.cmp(&a.0.created_at)));
+    out.sort_by(|a, b| {
+        a.1.total_cmp(&b.1)
+            .then(b.0.created_at.cmp(&a.0.created_at))
+    });
     out
 }
 
@@ -314,7 +324,12 @@ pub fn similar<'a>(
 pub fn bounding_box(p: GeoPoint, radius_m: f64) -> (f64, f64, f64, f64) {
     let dlat = radius_m / 111_320.0;
     let dlng = radius_m / (111_320.0 * p.lat().to_radians().cos().max(0.01));
-    (p.lat() - dlat, p.lat() + dlat, p.lng() - dlng, p.lng() + dlng)
+    (
+        p.lat() - dlat,
+        p.lat() + dlat,
+        p.lng() - dlng,
+        p.lng() + dlng,
+    )
 }
 
 /// A sliding-window limit: at most `max` events per key within `window`.
@@ -386,14 +401,24 @@ mod tests {
         }
         let a = TrackingCode::of(7, SECRET);
         let b = TrackingCode::of(8, SECRET);
-        assert_ne!(a.as_str()[10..], b.as_str()[10..], "neighbours' MACs differ");
+        assert_ne!(
+            a.as_str()[10..],
+            b.as_str()[10..],
+            "neighbours' MACs differ"
+        );
         assert!(TrackingCode::verify(a.as_str(), b"another server's secret").is_none());
         // Change one character of the MAC: refused.
         let mut chars: Vec<char> = a.as_str().chars().collect();
         chars[18] = if chars[18] == 'Z' { 'Y' } else { 'Z' };
         let forged: String = chars.into_iter().collect();
         assert!(TrackingCode::verify(&forged, SECRET).is_none());
-        for bad in ["", "GN20261126000001", "ABCD-EFGH", "UUUU-UUUU-UUUU-UUUU", "0000-0000-0000-00000"] {
+        for bad in [
+            "",
+            "GN20261126000001",
+            "ABCD-EFGH",
+            "UUUU-UUUU-UUUU-UUUU",
+            "0000-0000-0000-00000",
+        ] {
             assert!(TrackingCode::verify(bad, SECRET).is_none(), "{bad}");
         }
     }
@@ -414,12 +439,42 @@ mod tests {
             status,
         };
         let cands = vec![
-            mk(1, "management.environment.garbage", p(102.5010, 35.2), 5, Status::Accepted), // ~90 m
-            mk(2, "management.environment.garbage", p(102.5100, 35.2), 5, Status::Accepted), // ~900 m
-            mk(3, "management.environment.sewage", here, 5, Status::Accepted),
-            mk(4, "management.environment.garbage", here, 100, Status::Accepted), // too old
+            mk(
+                1,
+                "management.environment.garbage",
+                p(102.5010, 35.2),
+                5,
+                Status::Accepted,
+            ), // ~90 m
+            mk(
+                2,
+                "management.environment.garbage",
+                p(102.5100, 35.2),
+                5,
+                Status::Accepted,
+            ), // ~900 m
+            mk(
+                3,
+                "management.environment.sewage",
+                here,
+                5,
+                Status::Accepted,
+            ),
+            mk(
+                4,
+                "management.environment.garbage",
+                here,
+                100,
+                Status::Accepted,
+            ), // too old
             mk(5, "management.environment.garbage", here, 1, Status::Closed),
-            mk(6, "management.environment.garbage", here, 1, Status::Submitted),
+            mk(
+                6,
+                "management.environment.garbage",
+                here,
+                1,
+                Status::Submitted,
+            ),
         ];
         let got = similar(
             DuplicateRule::default(),
@@ -458,8 +513,14 @@ mod tests {
         let wait = rl.check(&keys, t0 + Duration::seconds(60)).unwrap_err();
         assert_eq!(wait, 540);
         // Another device behind the same address is held too; another address is not.
-        assert!(rl.check(&["ip:1".into(), "dev:b".into()], t0 + Duration::seconds(61)).is_err());
-        assert!(rl.check(&["ip:2".into(), "dev:b".into()], t0 + Duration::seconds(61)).is_ok());
+        assert!(
+            rl.check(&["ip:1".into(), "dev:b".into()], t0 + Duration::seconds(61))
+                .is_err()
+        );
+        assert!(
+            rl.check(&["ip:2".into(), "dev:b".into()], t0 + Duration::seconds(61))
+                .is_ok()
+        );
         assert!(rl.check(&keys, t0 + Duration::minutes(11)).is_ok());
     }
 }

@@ -121,7 +121,10 @@ impl Db {
             .execute(&mut **tx)
             .await?;
         });
-        Ok(self.setting(key).await?.unwrap_or_else(|| candidate.to_owned()))
+        Ok(self
+            .setting(key)
+            .await?
+            .unwrap_or_else(|| candidate.to_owned()))
     }
 
     /// Record an Open311 key by its hash (a second key with the same hash is a conflict).

@@ -1644,8 +1644,13 @@ fn the_reporter_rates_through_the_same_revisit() {
         satisfaction: Satisfaction::Satisfied,
     };
     by_centre.ok(&centre_op(TOWNSHIP), cmd.clone());
-    let events = decide_by_reporter(&by_reporter.case, &cmd, &by_reporter.policy, by_reporter.now)
-        .unwrap();
+    let events = decide_by_reporter(
+        &by_reporter.case,
+        &cmd,
+        &by_reporter.policy,
+        by_reporter.now,
+    )
+    .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].by, None);
     assert_eq!(events[0].change, by_centre.history.last().unwrap().change);
@@ -1654,7 +1659,10 @@ fn the_reporter_rates_through_the_same_revisit() {
     }
     assert_eq!(by_reporter.case.status, Status::Closed);
     assert_eq!(by_reporter.case.satisfaction, Some(Satisfaction::Satisfied));
-    assert_eq!(by_reporter.counters, by_centre.counters, "the same counters");
+    assert_eq!(
+        by_reporter.counters, by_centre.counters,
+        "the same counters"
+    );
     // Not before the return visit, not twice, and nothing else.
     let handled = at_status(Status::Handled);
     assert!(matches!(
@@ -1662,7 +1670,12 @@ fn the_reporter_rates_through_the_same_revisit() {
         Err(CaseError::NotAllowed { .. })
     ));
     assert!(matches!(
-        decide_by_reporter(&by_reporter.case, &cmd, &by_reporter.policy, by_reporter.now),
+        decide_by_reporter(
+            &by_reporter.case,
+            &cmd,
+            &by_reporter.policy,
+            by_reporter.now
+        ),
         Err(CaseError::NotAllowed { .. })
     ));
     let revisit = at_status(Status::Revisit);

@@ -273,7 +273,10 @@ pub async fn create_case_with_files(
         c.scoped(&route.territory)?;
     }
     let by = caller.map(|c| Actor::from(&c.principal));
-    state.intake.submit_with_files(input, route, by, files).await
+    state
+        .intake
+        .submit_with_files(input, route, by, files)
+        .await
 }
 
 /// The engine's case from its stored row.
@@ -608,7 +611,8 @@ pub async fn revisit_by_reporter(
         let before = engine_case(&rec)?;
         let now = state.clock.now();
         let rules = state.rules.read().await;
-        let events = case::decide_by_reporter(&before, &command, &*rules, now).map_err(case_error)?;
+        let events =
+            case::decide_by_reporter(&before, &command, &*rules, now).map_err(case_error)?;
         let write = transition_write(&rec, &before, &events, &rules)?;
         drop(rules);
         let record = write.record.clone();

@@ -54,10 +54,7 @@ impl Default for PublicState {
         PublicState {
             secret: OnceCell::new(),
             reports_by_device: Mutex::new(RateLimit::new(REPORTS_PER_DEVICE, Duration::hours(1))),
-            reports_by_address: Mutex::new(RateLimit::new(
-                REPORTS_PER_ADDRESS,
-                Duration::hours(1),
-            )),
+            reports_by_address: Mutex::new(RateLimit::new(REPORTS_PER_ADDRESS, Duration::hours(1))),
             lookups: Mutex::new(RateLimit::new(LOOKUPS_PER_MINUTE, Duration::minutes(1))),
             duplicates: DuplicateRule::default(),
         }
@@ -93,7 +90,11 @@ pub fn limit_report(state: &AppState, client: &ClientKeys) -> AppResult<()> {
     if let Some(dev) = client.device_key() {
         limited(&state.public.reports_by_device, &[dev], now)?;
     }
-    limited(&state.public.reports_by_address, &[client.address_key()], now)
+    limited(
+        &state.public.reports_by_address,
+        &[client.address_key()],
+        now,
+    )
 }
 
 /// Count a look-up or rating against the caller's limit.
@@ -168,6 +169,8 @@ pub struct PublicReportRequest {
     pub anonymous: bool,
     /// The same key twice files one report and returns its code both times.
     pub idempotency_key: Option<String>,
+    /// `normal` (default) or `urgent`.
+    pub urgency: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -270,7 +273,12 @@ impl PublicReportRequest {
             category: category.to_owned(),
             description: description.to_owned(),
             title: None,
-            urgency: Urgency::Normal,
+            urgency: match self.urgency.as_deref().map(str::trim) {
+                None | Some("") => Urgency::Normal,
+                Some(u) => Urgency::parse(u).ok_or_else(|| {
+                    AppError::unprocessable("urgency", "expected normal or urgent")
+                })?,
+            },
             location,
             territory,
             channel,
@@ -366,7 +374,11 @@ pub async fn submit(
         None => vec![],
     };
     if new {
-        tracing::info!(case.id = case.id, channel = channel.as_str(), "public report filed");
+        tracing::info!(
+            case.id = case.id,
+            channel = channel.as_str(),
+            "public report filed"
+        );
     }
     Ok(Receipt {
         tracking_code: tracking_code(state, case.id).await?,

@@ -5,6 +5,7 @@ pub mod api_attachments;
 pub mod api_cases;
 pub mod case_pages;
 pub mod extract;
+pub mod open311;
 pub mod openapi;
 pub mod pages;
 pub mod resident;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(api_attachments::api_router())
         .merge(resident::api_router())
+        .merge(open311::api_router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(api_attachments::page_router())
         .merge(resident::page_router())
+        .merge(open311::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

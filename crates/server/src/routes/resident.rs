@@ -54,17 +54,28 @@ pub fn page_router() -> Router<AppState> {
     Router::new()
         .route(
             "/report",
-            get(report_page).post(submit_report_page).layer(
-                axum::extract::DefaultBodyLimit::max(crate::actions::attachments::MAX_UPLOAD_BODY),
-            ),
+            get(report_page)
+                .post(submit_report_page)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    crate::actions::attachments::MAX_UPLOAD_BODY,
+                )),
         )
         .route("/track", get(track_lookup))
         .route("/track/{code}", get(track_page))
         .route("/track/{code}/rate", post(rate_page))
         .route("/track/{code}/files/{id}", get(track_file))
-        .route("/static/resident.css", get(|| static_text("text/css", include_str!("../../static/resident.css"))))
-        .route("/static/resident-bo.css", get(|| static_text("text/css", include_str!("../../static/resident-bo.css"))))
-        .route("/static/resident.js", get(|| static_text("text/javascript", include_str!("../../static/resident.js"))))
+        .route(
+            "/static/resident.css",
+            get(|| static_text("text/css", include_str!("../../static/resident.css"))),
+        )
+        .route(
+            "/static/resident-bo.css",
+            get(|| static_text("text/css", include_str!("../../static/resident-bo.css"))),
+        )
+        .route(
+            "/static/resident.js",
+            get(|| static_text("text/javascript", include_str!("../../static/resident.js"))),
+        )
         .route(TIBETAN_FONT, get(tibetan_font))
         .layer(tower_http::csrf::CsrfLayer::new())
 }
@@ -117,7 +128,12 @@ pub struct ReportReceipt {
 
 /// Form fields of a multipart report, as the page and API clients send them.
 fn request_from_form(form: &MultipartForm) -> AppResult<PublicReportRequest> {
-    let t = |k: &str| form.text.get(k).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let t = |k: &str| {
+        form.text
+            .get(k)
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
     let num = |k: &str| -> AppResult<Option<f64>> {
         t(k).map(|v| {
             v.parse::<f64>()
@@ -135,10 +151,7 @@ fn request_from_form(form: &MultipartForm) -> AppResult<PublicReportRequest> {
         }),
         (None, None) => None,
         _ => {
-            return Err(AppError::unprocessable(
-                "location",
-                "give both lat and lng",
-            ));
+            return Err(AppError::unprocessable("location", "give both lat and lng"));
         }
     };
     Ok(PublicReportRequest {
@@ -152,11 +165,18 @@ fn request_from_form(form: &MultipartForm) -> AppResult<PublicReportRequest> {
         }),
         anonymous: matches!(t("anonymous").as_deref(), Some("1" | "on" | "true")),
         idempotency_key: t("idempotency_key"),
+        urgency: t("urgency"),
     })
 }
 
 /// A JSON or multipart report body.
-async fn read_report(state: &AppState, req: Request) -> AppResult<(PublicReportRequest, Vec<crate::actions::attachments::Upload>)> {
+async fn read_report(
+    state: &AppState,
+    req: Request,
+) -> AppResult<(
+    PublicReportRequest,
+    Vec<crate::actions::attachments::Upload>,
+)> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -234,7 +254,9 @@ pub async fn get_report(
     resident::limit_lookup(&state, &client_keys(ip, &headers))?;
     let lang = p.lang.as_deref().and_then(Lang::parse).unwrap_or_default();
     let (code, rec) = resident::case_of_code(&state, &code).await?;
-    Ok(Json(resident::public_view(&state, &code, &rec, lang).await?))
+    Ok(Json(
+        resident::public_view(&state, &code, &rec, lang).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -394,12 +416,25 @@ pub struct Frame {
 }
 
 fn frame(ctx: &PageCtx, title: String, path_and_query: &str) -> Frame {
-    let sep = if path_and_query.contains('?') { '&' } else { '?' };
+    let sep = if path_and_query.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
     let base: String = {
         // Drop an earlier lang= so the switch does not stack them.
-        let (path, q) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
-        let kept: Vec<&str> = q.split('&').filter(|kv| !kv.is_empty() && !kv.starts_with("lang=")).collect();
-        if kept.is_empty() { path.to_owned() } else { format!("{path}?{}", kept.join("&")) }
+        let (path, q) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+            .collect();
+        if kept.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", kept.join("&"))
+        }
     };
     let _ = sep;
     let sep = if base.contains('?') { '&' } else { '?' };
@@ -408,7 +443,14 @@ fn frame(ctx: &PageCtx, title: String, path_and_query: &str) -> Frame {
         title,
         langs: Lang::ALL
             .iter()
-            .map(|l| (l.code(), l.own_name(), *l == ctx.lang, format!("{base}{sep}lang={}", l.code())))
+            .map(|l| {
+                (
+                    l.code(),
+                    l.own_name(),
+                    *l == ctx.lang,
+                    format!("{base}{sep}lang={}", l.code()),
+                )
+            })
             .collect(),
         font: TIBETAN_FONT,
     }
@@ -508,7 +550,17 @@ async fn report_page(
     Query(p): Query<ReportParams>,
     uri: axum::http::Uri,
 ) -> Response {
-    let result = render_report(&state, &ctx, &uri, class_of(p.class.as_deref()), p.county, Typed::default(), None, StatusCode::OK).await;
+    let result = render_report(
+        &state,
+        &ctx,
+        &uri,
+        class_of(p.class.as_deref()),
+        p.county,
+        Typed::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await;
     let resp = result.unwrap_or_else(|e| ctx.error(e));
     with_device_cookie(resp, &headers, state.settings.secure_cookies)
 }
@@ -537,7 +589,8 @@ async fn render_report(
         .collect();
     let mut categories = Vec::new();
     let mut class_name = String::new();
-    let (mut counties, mut villages, mut map_svg, mut map_frame) = (vec![], vec![], None, String::new());
+    let (mut counties, mut villages, mut map_svg, mut map_frame) =
+        (vec![], vec![], None, String::new());
     let county = county.filter(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit()));
     if let Some(c) = class {
         class_name = t.get(&format!("resident-class-{c}")).to_owned();
@@ -554,7 +607,8 @@ async fn render_report(
             });
         }
         drop(rules);
-        let root = domain::TerritoryCode::parse("623000").map_err(|e| AppError::Internal(e.to_string()))?;
+        let root = domain::TerritoryCode::parse("623000")
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let county_recs = state.db.territory_children(&root, true).await?;
         counties = county_recs
             .iter()
@@ -603,7 +657,12 @@ async fn render_report(
             })
             .collect();
         if let Some(m) = map::render(&shapes, t.get("resident-place")) {
-            map_frame = m.frame.iter().map(|v| format!("{v:.6}")).collect::<Vec<_>>().join(",");
+            map_frame = m
+                .frame
+                .iter()
+                .map(|v| format!("{v:.6}"))
+                .collect::<Vec<_>>()
+                .join(",");
             map_svg = Some(m.svg);
         }
     }
@@ -664,9 +723,18 @@ async fn submit_report_page(
         Ok(f) => f,
         Err(e) => {
             let msg = resident_message(&ctx, &e);
-            return render_report(&state, &ctx, &uri, None, None, Typed::default(), Some(msg), e.status())
-                .await
-                .unwrap_or_else(|e| ctx.error(e));
+            return render_report(
+                &state,
+                &ctx,
+                &uri,
+                None,
+                None,
+                Typed::default(),
+                Some(msg),
+                e.status(),
+            )
+            .await
+            .unwrap_or_else(|e| ctx.error(e));
         }
     };
     let class = class_of(form.text.get("class").map(String::as_str));
@@ -683,20 +751,40 @@ async fn submit_report_page(
     };
     let outcome = async {
         let req = request_from_form(&form)?;
-        resident::submit(&state, &client, &req, form.files.clone(), Channel::ResidentPage).await
+        resident::submit(
+            &state,
+            &client,
+            &req,
+            form.files.clone(),
+            Channel::ResidentPage,
+        )
+        .await
     }
     .await;
     match outcome {
-        Ok(r) => Redirect::to(&format!("/track/{}?new=1&lang={}", r.tracking_code, ctx.lang.code()))
-            .into_response(),
+        Ok(r) => Redirect::to(&format!(
+            "/track/{}?new=1&lang={}",
+            r.tracking_code,
+            ctx.lang.code()
+        ))
+        .into_response(),
         Err(e) => {
             if e.status().is_server_error() {
                 return ctx.error(e);
             }
             let msg = resident_message(&ctx, &e);
-            render_report(&state, &ctx, &uri, class.or(Some("service")), county, typed, Some(msg), e.status())
-                .await
-                .unwrap_or_else(|e| ctx.error(e))
+            render_report(
+                &state,
+                &ctx,
+                &uri,
+                class.or(Some("service")),
+                county,
+                typed,
+                Some(msg),
+                e.status(),
+            )
+            .await
+            .unwrap_or_else(|e| ctx.error(e))
         }
     }
 }
@@ -738,12 +826,22 @@ async fn track_lookup(
     Query(p): Query<TrackParams>,
 ) -> Response {
     if let Some(code) = p.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        let clean: String = code.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').collect();
+        let clean: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
         return Redirect::to(&format!("/track/{clean}")).into_response();
     }
-    render_track(&state, &ctx, None, &TrackParams::default(), None, StatusCode::OK)
-        .await
-        .unwrap_or_else(|e| ctx.error(e))
+    render_track(
+        &state,
+        &ctx,
+        None,
+        &TrackParams::default(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+    .unwrap_or_else(|e| ctx.error(e))
 }
 
 fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
@@ -798,8 +896,16 @@ async fn render_track(
                         detail: s
                             .unit
                             .clone()
-                            .or_else(|| s.result.as_ref().map(|r| ctx.t(&format!("resident-result-{r}"))))
-                            .or_else(|| s.satisfaction.as_ref().map(|x| ctx.t(&format!("resident-sat-{x}"))))
+                            .or_else(|| {
+                                s.result
+                                    .as_ref()
+                                    .map(|r| ctx.t(&format!("resident-result-{r}")))
+                            })
+                            .or_else(|| {
+                                s.satisfaction
+                                    .as_ref()
+                                    .map(|x| ctx.t(&format!("resident-sat-{x}")))
+                            })
                             .or_else(|| {
                                 s.reason.as_ref().map(|r| match &s.redirect {
                                     Some(d) => format!("{r} → {d}"),
@@ -818,14 +924,20 @@ async fn render_track(
                     .collect();
                 if page.new
                     && let (Some(lat), Some(lng)) = (rec.lat, rec.lng)
-                    && let Ok(point) = domain::coord::GeoPoint::from_datum(lng, lat, domain::coord::Datum::Wgs84)
+                    && let Ok(point) =
+                        domain::coord::GeoPoint::from_datum(lng, lat, domain::coord::Datum::Wgs84)
                 {
                     let rules = state.rules.read().await;
                     for s in resident::similar(state, &rec.category, point, Some(rec.id)).await? {
                         page.similar.push((
                             resident::category_name(state, &rules, &s.category, ctx.lang),
                             ctx.t(&format!("resident-stage-{}", s.stage)),
-                            format!("{} · {} {}", beijing(s.created_at), s.distance_m, page.t.get("resident-meters")),
+                            format!(
+                                "{} · {} {}",
+                                beijing(s.created_at),
+                                s.distance_m,
+                                page.t.get("resident-meters")
+                            ),
                         ));
                     }
                 }
@@ -871,7 +983,14 @@ async fn rate_page(
     axum::Form(form): axum::Form<RateForm>,
 ) -> Response {
     let client = client_keys(ip, &headers);
-    match resident::rate(&state, &client, &code, form.satisfaction.as_deref().unwrap_or("")).await {
+    match resident::rate(
+        &state,
+        &client,
+        &code,
+        form.satisfaction.as_deref().unwrap_or(""),
+    )
+    .await
+    {
         Ok((code, _)) => Redirect::to(&format!("/track/{code}?rated=1")).into_response(),
         Err(e) if e.status().is_client_error() && !matches!(e, AppError::NotFound(_)) => {
             let msg = match &e {
@@ -879,9 +998,16 @@ async fn rate_page(
                 AppError::TooManyRequests { .. } => ctx.t("resident-err-rate"),
                 _ => ctx.t("resident-err-satisfaction"),
             };
-            render_track(&state, &ctx, Some(&code), &TrackParams::default(), Some(msg), e.status())
-                .await
-                .unwrap_or_else(|e| ctx.error(e))
+            render_track(
+                &state,
+                &ctx,
+                Some(&code),
+                &TrackParams::default(),
+                Some(msg),
+                e.status(),
+            )
+            .await
+            .unwrap_or_else(|e| ctx.error(e))
         }
         Err(e) => ctx.error(e),
     }
