@@ -353,7 +353,7 @@ pub struct Receipt {
     pub similar: Vec<SimilarReport>,
 }
 
-/// File a report: rate limits, then every file checked (nothing stored if one is bad), then
+/// File a report: every field and file checked (nothing stored if one is bad), the rate limits, then
 /// the same case creation as `POST /api/v1/cases`, with the files in the same transaction.
 pub async fn submit(
     state: &AppState,
@@ -362,12 +362,14 @@ pub async fn submit(
     uploads: Vec<Upload>,
     channel: Channel,
 ) -> AppResult<Receipt> {
-    limit_report(state, client)?;
     let input = {
         let rules = state.rules.read().await;
         req.parse(&rules, channel)?
     };
     let files: Vec<Checked> = check_uploads(uploads, &[])?;
+    // Only well-formed reports count against the limit: a resident correcting a mistake is
+    // not held back, and a malformed flood costs only its parsing.
+    limit_report(state, client)?;
     let (case, new) = create_case_with_files(state, None, input.clone(), files).await?;
     let similar = match input.location {
         Some(p) => similar(state, &input.category, p, Some(case.id)).await?,

@@ -416,27 +416,19 @@ pub struct Frame {
 }
 
 fn frame(ctx: &PageCtx, title: String, path_and_query: &str) -> Frame {
-    let sep = if path_and_query.contains('?') {
-        '&'
+    // The language links keep the page and its query, without an earlier `lang=`.
+    let (path, q) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let kept: Vec<&str> = q
+        .split('&')
+        .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
+        .collect();
+    let base = if kept.is_empty() {
+        path.to_owned()
     } else {
-        '?'
+        format!("{path}?{}", kept.join("&"))
     };
-    let base: String = {
-        // Drop an earlier lang= so the switch does not stack them.
-        let (path, q) = path_and_query
-            .split_once('?')
-            .unwrap_or((path_and_query, ""));
-        let kept: Vec<&str> = q
-            .split('&')
-            .filter(|kv| !kv.is_empty() && !kv.starts_with("lang="))
-            .collect();
-        if kept.is_empty() {
-            path.to_owned()
-        } else {
-            format!("{path}?{}", kept.join("&"))
-        }
-    };
-    let _ = sep;
     let sep = if base.contains('?') { '&' } else { '?' };
     Frame {
         lang: ctx.lang,
@@ -565,7 +557,10 @@ async fn report_page(
     with_device_cookie(resp, &headers, state.settings.secure_cookies)
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one page, rendered from several doors"
+)]
 async fn render_report(
     state: &AppState,
     ctx: &PageCtx,

@@ -73,6 +73,8 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
 
 mod attachments;
 mod cases;
+mod open311;
+mod resident;
 mod spine;
 
 /// The source of every test module, to count its tests (add a new module here too).
@@ -80,6 +82,8 @@ const MODULES: &[&str] = &[
     include_str!("spine.rs"),
     include_str!("cases.rs"),
     include_str!("attachments.rs"),
+    include_str!("resident.rs"),
+    include_str!("open311.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
