@@ -44,8 +44,8 @@ pub fn api_router() -> Router<AppState> {
                 crate::actions::attachments::MAX_UPLOAD_BODY,
             )),
         )
-        .route("/public/reports/{code}", get(get_report))
-        .route("/public/reports/{code}/rating", post(rate_report))
+        .route("/public/reports/{tracking_code}", get(get_report))
+        .route("/public/reports/{tracking_code}/rating", post(rate_report))
         .route("/public/similar", get(similar_reports))
 }
 
@@ -241,8 +241,8 @@ pub struct LangParam {
 
 /// The public view of a report: status, stage, public history; no name, phone or internal
 /// notes.
-#[utoipa::path(get, path = "/api/v1/public/reports/{code}", tag = "public",
-    params(("code" = String, Path, description = "tracking code"), LangParam),
+#[utoipa::path(get, path = "/api/v1/public/reports/{tracking_code}", tag = "public",
+    params(("tracking_code" = String, Path, description = "tracking code"), LangParam),
     responses((status = 200, body = PublicReportView), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn get_report(
     State(state): State<AppState>,
@@ -267,8 +267,8 @@ pub struct RatingRequest {
 
 /// The reporter's rating at the return visit (the case's `revisit` action): 409 before the
 /// case reaches the return visit or once it is rated.
-#[utoipa::path(post, path = "/api/v1/public/reports/{code}/rating", tag = "public",
-    params(("code" = String, Path, description = "tracking code")),
+#[utoipa::path(post, path = "/api/v1/public/reports/{tracking_code}/rating", tag = "public",
+    params(("tracking_code" = String, Path, description = "tracking code")),
     request_body = RatingRequest,
     responses((status = 200, body = PublicReportView), (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "not waiting for a rating"), (status = 422, body = ErrorBody)))]
