@@ -821,10 +821,17 @@ async fn track_lookup(
     Query(p): Query<TrackParams>,
 ) -> Response {
     if let Some(code) = p.code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        let clean: String = code
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-            .collect();
+        // A genuine code goes to its canonical page (upper case, in four groups).
+        let clean: String = match resident::secret(&state).await {
+            Ok(secret) => match domain::public_report::TrackingCode::verify(code, secret) {
+                Some((c, _)) => c.to_string(),
+                None => code
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect(),
+            },
+            Err(e) => return ctx.error(e),
+        };
         return Redirect::to(&format!("/track/{clean}")).into_response();
     }
     render_track(
