@@ -40,7 +40,7 @@ pub use code::{CaseCode, CaseCodeError};
 pub use counters::{Counter, CounterDelta, CounterKey, counter_deltas, recount};
 pub use engine::{
     By, Change, Command, Event, MAX_EXTENSION_DAYS, MAX_REOPENS, MAX_TEXT_CHARS, NewCase, Policy,
-    ReplayError, SimplePolicy, apply, decide, decide_by_system, replay,
+    ReplayError, SimplePolicy, apply, decide, decide_by_reporter, decide_by_system, replay,
 };
 pub use kinds::{
     Action, Channel, HandleResult, Satisfaction, Status, Step, SuperviseLevel, Urgency,

@@ -16,6 +16,7 @@ pub mod gannan;
 pub mod locate;
 pub mod partition;
 pub mod people;
+pub mod public_report;
 pub mod routing;
 pub mod rules;
 pub mod search;

@@ -80,6 +80,7 @@ pub async fn load(db: &Db, scale: Scale, clock: &dyn Clock) -> Result<DemoSummar
         .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let rows = insert_all(db, &data, &hash, clock, started).await?;
+    crate::routes::open311::ensure_demo_key(db, clock.now()).await?;
     let seconds = started.elapsed().as_secs_f64();
     let total: u64 = rows.iter().map(|(_, n)| n).sum();
     print_accounts(&data);

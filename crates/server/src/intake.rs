@@ -93,6 +93,19 @@ impl Intake {
         route: Route,
         by: Option<Actor>,
     ) -> AppResult<(CaseRecord, bool)> {
+        self.submit_with_files(input, route, by, vec![]).await
+    }
+
+    /// As [`Intake::submit`], with checked photos and audio notes written in the same
+    /// transaction as the case (tied to its report, event 1): the case and its files commit
+    /// together or not at all.
+    pub async fn submit_with_files(
+        &self,
+        input: NewCaseInput,
+        route: Route,
+        by: Option<Actor>,
+        files: Vec<domain::attachment::Checked>,
+    ) -> AppResult<(CaseRecord, bool)> {
         let now = self.clock.now();
         let day = now
             .with_timezone(&domain::clock::china_offset())
@@ -102,6 +115,15 @@ impl Intake {
             let rules = self.rules.read().await;
             build_write(&rules, now, id, seq, &input, &route, by.as_ref())?
         };
+        let mut write = write;
+        write.attachments = crate::actions::attachments::new_rows(
+            domain::attachment::OwnerKind::Case,
+            id,
+            Some(1),
+            files,
+            by.as_ref().map(|a| a.account_id),
+            now,
+        );
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { write, reply })
@@ -162,7 +184,9 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
     let writes: Vec<NewCaseWrite> = jobs.iter().map(|j| j.write.clone()).collect();
     let results = match insert(db, writes).await {
         Ok(r) => r,
-        Err(e) if jobs.len() > 1 => {
+        // A duplicate key means another server stored the same idempotency key a moment
+        // ago: written again, alone, each case now finds that one and answers with it.
+        Err(e) if jobs.len() > 1 || is_duplicate(&e) => {
             tracing::warn!(error = %e, cases = jobs.len(), "batch failed; writing one by one");
             let mut one_by_one = Vec::with_capacity(jobs.len());
             for job in &jobs {
@@ -193,6 +217,10 @@ async fn write_batch(db: &Db, batch: Vec<Job>) {
     for (job, result) in jobs.into_iter().zip(results) {
         let _ = job.reply.send(result);
     }
+}
+
+fn is_duplicate(e: &AppError) -> bool {
+    matches!(e, AppError::Store(s) if s.is_unique_violation())
 }
 
 async fn insert(

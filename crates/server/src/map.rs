@@ -21,6 +21,9 @@ pub struct MapShape {
 /// An SVG ready to embed in a page.
 pub struct SvgMap {
     pub svg: String,
+    /// The projection, so a script can turn a tap back into a position: `[min_lng, max_lat,
+    /// kx, scale]` with `x = (lng - min_lng) * kx * scale`, `y = (max_lat - lat) * scale`.
+    pub frame: [f64; 4],
 }
 
 use crate::actions::territory::parse_multipolygon as parse;
@@ -155,7 +158,10 @@ pub fn render_with_pin(
         );
     }
     svg.push_str("</svg>");
-    Some(SvgMap { svg })
+    Some(SvgMap {
+        svg,
+        frame: [min_x, max_y, kx, scale],
+    })
 }
 
 fn escape(s: &str) -> String {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub rules: Arc<tokio::sync::RwLock<domain::rules::Rules>>,
     /// The group-commit writer of new cases.
     pub intake: crate::intake::Intake,
+    /// The public doors' secret and rate limits (resident pages, public API, Open311).
+    pub public: Arc<crate::actions::resident::PublicState>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             settings: Arc::new(settings),
             metrics: None,
             grid_index: Arc::new(tokio::sync::OnceCell::new()),
+            public: Arc::new(crate::actions::resident::PublicState::default()),
         }
     }
 }

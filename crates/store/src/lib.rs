@@ -13,10 +13,12 @@ pub mod attachments;
 pub mod backup;
 #[macro_use]
 pub mod bulk;
+#[macro_use]
 pub mod cases;
 pub mod error;
 pub mod migrate;
 pub mod people;
+pub mod public;
 pub mod territory;
 pub mod testing;
 

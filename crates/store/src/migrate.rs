@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0002_cases"),
     migration!("0003_search"),
     migration!("0010_attachments"),
+    migration!("0011_open311_keys"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

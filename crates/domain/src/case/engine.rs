@@ -594,6 +594,36 @@ pub fn decide_by_system(
     Ok(vec![finish(case, change, None, policy, at)])
 }
 
+/// Decides a command of the case's reporter, who has no account: only the return visit's
+/// answer (满意度), given from the tracking page or link the reporter holds. It is the same
+/// `revisit` as the centre's — same state check, same change, same counters — recorded with no
+/// actor, which is how the history tells the reporter's own answer from an operator's.
+pub fn decide_by_reporter(
+    case: &Case,
+    cmd: &Command,
+    policy: &dyn Policy,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, CaseError> {
+    let Command::Revisit { satisfaction } = cmd else {
+        return Err(CaseError::Forbidden {
+            action: cmd.action(),
+        });
+    };
+    check_state(case, Action::Revisit)?;
+    let at = now.max(case.updated_at);
+    let change = revisit_change(case, *satisfaction);
+    Ok(vec![finish(case, change, None, policy, at)])
+}
+
+/// The return visit's change: an unsatisfied answer reopens the case (重办) while reopenings
+/// are left, otherwise it closes with the answer.
+fn revisit_change(case: &Case, satisfaction: Satisfaction) -> Change {
+    Change::Revisit {
+        satisfaction,
+        reopened: satisfaction == Satisfaction::Unsatisfied && case.reopen_count < MAX_REOPENS,
+    }
+}
+
 fn check_state(case: &Case, action: Action) -> Result<(), CaseError> {
     let available = case.available_actions();
     if available.contains(&action) {
@@ -779,10 +809,7 @@ fn build_change(
             text: checked_text("text", text)?,
         },
         Command::Verify { passed } => Change::Verify { passed: *passed },
-        Command::Revisit { satisfaction } => Change::Revisit {
-            satisfaction: *satisfaction,
-            reopened: *satisfaction == Satisfaction::Unsatisfied && case.reopen_count < MAX_REOPENS,
-        },
+        Command::Revisit { satisfaction } => revisit_change(case, *satisfaction),
         Command::Close => Change::Close,
         Command::Supervise { level, text } => Change::Supervise {
             level: *level,

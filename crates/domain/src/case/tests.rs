@@ -1633,3 +1633,71 @@ fn intake_checks_the_routing() {
     assert_eq!(event.by.unwrap().role, Role::GridWorker);
     assert_eq!(case.version, 1);
 }
+
+/// The reporter's own answer is the centre's revisit: same change, same counters, no actor;
+/// refused before the return visit and for any other command.
+#[test]
+fn the_reporter_rates_through_the_same_revisit() {
+    let mut by_centre = at_status(Status::Revisit);
+    let mut by_reporter = at_status(Status::Revisit);
+    let cmd = Command::Revisit {
+        satisfaction: Satisfaction::Satisfied,
+    };
+    by_centre.ok(&centre_op(TOWNSHIP), cmd.clone());
+    let events = decide_by_reporter(
+        &by_reporter.case,
+        &cmd,
+        &by_reporter.policy,
+        by_reporter.now,
+    )
+    .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].by, None);
+    assert_eq!(events[0].change, by_centre.history.last().unwrap().change);
+    for e in events {
+        by_reporter.push(e);
+    }
+    assert_eq!(by_reporter.case.status, Status::Closed);
+    assert_eq!(by_reporter.case.satisfaction, Some(Satisfaction::Satisfied));
+    assert_eq!(
+        by_reporter.counters, by_centre.counters,
+        "the same counters"
+    );
+    // Not before the return visit, not twice, and nothing else.
+    let handled = at_status(Status::Handled);
+    assert!(matches!(
+        decide_by_reporter(&handled.case, &cmd, &handled.policy, handled.now),
+        Err(CaseError::NotAllowed { .. })
+    ));
+    assert!(matches!(
+        decide_by_reporter(
+            &by_reporter.case,
+            &cmd,
+            &by_reporter.policy,
+            by_reporter.now
+        ),
+        Err(CaseError::NotAllowed { .. })
+    ));
+    let revisit = at_status(Status::Revisit);
+    assert_eq!(
+        decide_by_reporter(&revisit.case, &Command::Close, &revisit.policy, revisit.now),
+        Err(CaseError::Forbidden {
+            action: Action::Close
+        })
+    );
+    // Unsatisfied reopens, as it does for the centre.
+    let mut unhappy = at_status(Status::Revisit);
+    let events = decide_by_reporter(
+        &unhappy.case,
+        &Command::Revisit {
+            satisfaction: Satisfaction::Unsatisfied,
+        },
+        &unhappy.policy,
+        unhappy.now,
+    )
+    .unwrap();
+    for e in events {
+        unhappy.push(e);
+    }
+    assert_eq!(unhappy.case.status, Status::InProgress);
+}

@@ -240,7 +240,18 @@ pub async fn route_case(
 pub async fn create_case(
     state: &AppState,
     caller: Option<&Caller>,
+    input: NewCaseInput,
+) -> AppResult<(CaseRecord, bool)> {
+    create_case_with_files(state, caller, input, vec![]).await
+}
+
+/// [`create_case`] with checked photos and audio notes, committed with the case (all or
+/// nothing). The public reporting door and the field app's reports use it.
+pub async fn create_case_with_files(
+    state: &AppState,
+    caller: Option<&Caller>,
     mut input: NewCaseInput,
+    files: Vec<domain::attachment::Checked>,
 ) -> AppResult<(CaseRecord, bool)> {
     // A key names one client's request: each account has its own key space.
     input.idempotency_key = input.idempotency_key.take().map(|k| match caller {
@@ -262,7 +273,10 @@ pub async fn create_case(
         c.scoped(&route.territory)?;
     }
     let by = caller.map(|c| Actor::from(&c.principal));
-    state.intake.submit(input, route, by).await
+    state
+        .intake
+        .submit_with_files(input, route, by, files)
+        .await
 }
 
 /// The engine's case from its stored row.
@@ -548,21 +562,63 @@ pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> App
         let now = state.clock.now();
         let rules = state.rules.read().await;
         let events = case::decide(&before, &command, &actor, &*rules, now).map_err(case_error)?;
-        let (after, counters, records) = apply_events(&before, &events)?;
-        let write = TransitionWrite {
-            expected_version: rec.version,
-            record: record_of(&rec, &after)?,
-            events: records,
-            counters,
-            timers: timers(&rules, &after),
-            attachments: vec![],
-        };
+        let write = transition_write(&rec, &before, &events, &rules)?;
         drop(rules);
         let record = write.record.clone();
         if state.db.apply_transition(write).await? {
             return Ok(record);
         }
         tracing::debug!(case.id = id, "concurrent change; deciding again");
+    }
+    Err(AppError::Conflict(
+        "the case is being changed by others right now; try again".into(),
+    ))
+}
+
+/// Everything a decided transition writes: the new row, the events, the counters, the timers.
+pub fn transition_write(
+    rec: &CaseRecord,
+    before: &Case,
+    events: &[Event],
+    rules: &Rules,
+) -> AppResult<TransitionWrite> {
+    let (after, counters, records) = apply_events(before, events)?;
+    Ok(TransitionWrite {
+        expected_version: rec.version,
+        record: record_of(rec, &after)?,
+        events: records,
+        counters,
+        timers: timers(rules, &after),
+        attachments: vec![],
+    })
+}
+
+/// The reporter's answer at the return visit, from the tracking page or an Open311 client: the
+/// same `revisit` action as the centre's (the engine's [`case::decide_by_reporter`]), saved by
+/// the same transition write. The door has checked the tracking code.
+pub async fn revisit_by_reporter(
+    state: &AppState,
+    id: i64,
+    satisfaction: Satisfaction,
+) -> AppResult<CaseRecord> {
+    let command = Command::Revisit { satisfaction };
+    for _attempt in 0..5 {
+        let rec = state
+            .db
+            .case_by_id(id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("case {id}")))?;
+        let before = engine_case(&rec)?;
+        let now = state.clock.now();
+        let rules = state.rules.read().await;
+        let events =
+            case::decide_by_reporter(&before, &command, &*rules, now).map_err(case_error)?;
+        let write = transition_write(&rec, &before, &events, &rules)?;
+        drop(rules);
+        let record = write.record.clone();
+        if state.db.apply_transition(write).await? {
+            return Ok(record);
+        }
     }
     Err(AppError::Conflict(
         "the case is being changed by others right now; try again".into(),

@@ -6,5 +6,6 @@ pub mod attachments;
 pub mod auth;
 pub mod case;
 pub mod people;
+pub mod resident;
 pub mod rules;
 pub mod territory;

@@ -5,8 +5,10 @@ pub mod api_attachments;
 pub mod api_cases;
 pub mod case_pages;
 pub mod extract;
+pub mod open311;
 pub mod openapi;
 pub mod pages;
+pub mod resident;
 
 use std::time::Duration;
 
@@ -61,6 +63,8 @@ pub fn router(state: AppState) -> Router {
             axum::routing::put(api_cases::put_mediation),
         )
         .merge(api_attachments::api_router())
+        .merge(resident::api_router())
+        .merge(open311::api_router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
@@ -72,6 +76,8 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .merge(pages)
         .merge(api_attachments::page_router())
+        .merge(resident::page_router())
+        .merge(open311::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .with_state(state)

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases};
+use crate::routes::{api, api_attachments, api_cases, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -30,6 +30,14 @@ use crate::routes::{api, api_attachments, api_cases};
         api_attachments::add_case_attachments,
         api_attachments::list_case_attachments,
         api_attachments::get_attachment,
+        // resident channel (issue 4): public reporting without an account
+        resident::create_report,
+        resident::get_report,
+        resident::rate_report,
+        resident::similar_reports,
+        // Open311 (issue 4): API keys for GeoReport v2 clients
+        open311::create_key,
+        open311::list_keys,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -37,6 +45,8 @@ use crate::routes::{api, api_attachments, api_cases};
         (name = "territory", description = "The territory tree and its units"),
         (name = "people", description = "Households and members of the eight forces"),
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
+        (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
+        (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
     )
 )]
 pub struct ApiDoc;

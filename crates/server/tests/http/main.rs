@@ -75,6 +75,8 @@ mod attachments;
 mod cases;
 mod cluster;
 mod crash;
+mod open311;
+mod resident;
 mod spine;
 
 /// The source of every test module, to count its tests (add a new module here too).
@@ -82,6 +84,8 @@ const MODULES: &[&str] = &[
     include_str!("spine.rs"),
     include_str!("cases.rs"),
     include_str!("attachments.rs"),
+    include_str!("resident.rs"),
+    include_str!("open311.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
