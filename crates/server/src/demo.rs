@@ -205,4 +205,9 @@ fn print_accounts(data: &DemoData) {
             let _ = writeln!(out, "  {:<28} {}", a.username, a.display_name);
         }
     }
+    let _ = writeln!(
+        out,
+        "Open311 API key: {} (GeoReport v2 under /open311/v2)",
+        crate::routes::open311::DEMO_KEY
+    );
 }

@@ -228,3 +228,7 @@ account-common = That is a common password (or the demo one) and easy to guess; 
 account-too-simple = That password is too simple (repeated or consecutive characters); choose another.
 login-changed = Your password was changed. Sign in with the new one.
 nav-account = My account
+case-similar-title = Possible duplicates
+case-similar-hint = Open cases of the same category reported nearby in the last 3 days. If it is the same problem, merge this case into that one.
+case-similar-merge = Merge into this one
+case-similar-distance = { $metres } m away

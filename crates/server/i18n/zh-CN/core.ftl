@@ -228,3 +228,7 @@ account-common = 这是常见密码（或演示密码），很容易被猜中，
 account-too-simple = 新密码过于简单（重复或连续的字符），请换一个。
 login-changed = 密码已修改，请用新密码登录。
 nav-account = 我的账号
+case-similar-title = 可能重复的报事
+case-similar-hint = 同一类别、相距不远、近3天内报来的在办案件。若是同一问题，可把本案并入该案。
+case-similar-merge = 并入此案
+case-similar-distance = 相距 { $metres } 米

@@ -671,6 +671,21 @@ pub struct CaseView {
     /// Photos and audio notes, with their URLs (with the full case view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attachments: Option<Vec<crate::actions::attachments::AttachmentView>>,
+    /// Open cases of the same category reported nearby lately, nearest first: candidates to
+    /// merge this one into (with the full case view, to those who may merge it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub similar: Option<Vec<SimilarCase>>,
+}
+
+/// A possible duplicate of a case.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SimilarCase {
+    pub id: String,
+    pub code: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    /// Metres between the two places.
+    pub distance_m: u32,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -748,6 +763,31 @@ pub async fn view(
         })?),
         None => None,
     };
+    let similar = match (with_history, rec.lng.zip(rec.lat)) {
+        (true, Some((lng, lat))) if allowed_actions.iter().any(|a| a == "merge") => {
+            let point = GeoPoint::from_datum(lng, lat, domain::coord::Datum::Wgs84)
+                .map_err(|e| AppError::Internal(format!("stored point of case {}: {e}", rec.id)))?;
+            Some(
+                crate::actions::resident::similar_open_cases(
+                    state,
+                    &rec.category,
+                    point,
+                    Some(rec.id),
+                )
+                .await?
+                .into_iter()
+                .map(|(r, distance_m)| SimilarCase {
+                    id: r.id.to_string(),
+                    code: r.code,
+                    status: r.status,
+                    created_at: r.created_at,
+                    distance_m,
+                })
+                .collect(),
+            )
+        }
+        _ => None,
+    };
     let attachments = if with_history {
         Some(
             state
@@ -816,6 +856,7 @@ pub async fn view(
         history,
         mediation,
         attachments,
+        similar,
     })
 }
 

@@ -300,13 +300,15 @@ pub struct SimilarReport {
     pub distance_m: u32,
 }
 
-/// Open reports of the same category near `point` (the duplicate suggestion).
-pub async fn similar(
+/// Open cases of the same category near `point`, created within the duplicate rule's window,
+/// nearest first, with their distance in metres: the reporter's duplicate notice and the
+/// centre's merge suggestion both come from here.
+pub async fn similar_open_cases(
     state: &AppState,
     category: &str,
     point: GeoPoint,
     except: Option<i64>,
-) -> AppResult<Vec<SimilarReport>> {
+) -> AppResult<Vec<(CaseRecord, u32)>> {
     let rule = state.public.duplicates;
     let now = state.clock.now();
     let rows = state
@@ -334,11 +336,31 @@ pub async fn similar(
     Ok(public_report::similar(rule, category, point, now, &nearby)
         .into_iter()
         .take(5)
-        .map(|(n, d)| SimilarReport {
-            category: n.category.clone(),
-            stage: Stage::of(n.status).as_str().to_owned(),
-            created_at: n.created_at,
-            distance_m: d.round() as u32,
+        .filter_map(|(n, d)| {
+            let rec = rows.iter().find(|r| r.id == n.case_id)?.clone();
+            Some((rec, d.round() as u32))
+        })
+        .collect())
+}
+
+/// Open reports of the same category near `point` (the duplicate suggestion to a resident:
+/// no codes, no texts, only that someone reported the same nearby).
+pub async fn similar(
+    state: &AppState,
+    category: &str,
+    point: GeoPoint,
+    except: Option<i64>,
+) -> AppResult<Vec<SimilarReport>> {
+    Ok(similar_open_cases(state, category, point, except)
+        .await?
+        .into_iter()
+        .filter_map(|(rec, distance_m)| {
+            Some(SimilarReport {
+                category: rec.category.clone(),
+                stage: Stage::of(Status::parse(&rec.status)?).as_str().to_owned(),
+                created_at: rec.created_at,
+                distance_m,
+            })
         })
         .collect())
 }

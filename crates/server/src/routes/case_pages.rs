@@ -66,6 +66,9 @@ const TEXT_KEYS: &[&str] = &[
     "case-description",
     "case-actions",
     "case-no-actions",
+    "case-similar-title",
+    "case-similar-hint",
+    "case-similar-merge",
     "case-map",
     "case-timeline",
     "case-no-history",
@@ -649,6 +652,7 @@ struct CasePage {
     /// Photos and audio notes (served to the signed-in page at `/attachments/{id}`).
     files: Vec<crate::actions::attachments::AttachmentView>,
     files_label: String,
+    similar: Vec<SimilarRow>,
 }
 
 #[derive(Deserialize, Default)]
@@ -849,8 +853,31 @@ async fn render_case(
             error,
             files: v.attachments.clone().unwrap_or_default(),
             files_label: ctx.t("resident-case-files"),
+            similar: v
+                .similar
+                .iter()
+                .flatten()
+                .map(|c| SimilarRow {
+                    code: c.code.clone(),
+                    status: status_label(ctx, &c.status),
+                    distance: t_args(
+                        ctx,
+                        "case-similar-distance",
+                        &[("metres", c.distance_m.to_string())],
+                    ),
+                    created: beijing(c.created_at),
+                })
+                .collect(),
         },
     ))
+}
+
+/// A possible duplicate shown on the case page, with a button to merge into it.
+struct SimilarRow {
+    code: String,
+    status: String,
+    distance: String,
+    created: String,
 }
 
 /// The case's grid (or chosen node) with a pin where it was reported.

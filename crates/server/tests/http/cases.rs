@@ -1330,6 +1330,38 @@ async fn a_duplicate_is_merged_into_another_case_and_ends_there() {
         .await,
     );
 
+    // The centre is offered the first case as a likely duplicate: same category, same place,
+    // still open; on the API and on the case page, with a button to merge into it.
+    let first_code = get_case(&app, &centre, &first).await["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let offered = get_case(&app, &centre, &dup).await;
+    let similar = offered["similar"]
+        .as_array()
+        .expect("similar cases offered");
+    let hit = similar
+        .iter()
+        .find(|c| c["id"] == first.as_str())
+        .unwrap_or_else(|| panic!("{first} among {similar:?}"));
+    assert_eq!(hit["code"], first_code.as_str());
+    assert!(hit["distance_m"].as_u64().unwrap() < 5, "{hit}");
+    assert!(
+        similar.iter().all(|c| c["id"] != dup.as_str()),
+        "a case is not its own duplicate"
+    );
+    let session = app.session(&format!("center-{TOWNSHIP}")).await;
+    let page = app.page(&format!("/cases/{dup}"), Some(&session)).await;
+    page.expect(StatusCode::OK);
+    assert!(
+        page.text()
+            .contains(&format!(r#"name="into" value="{first_code}""#)),
+        "the page offers to merge into {first_code}"
+    );
+    // Someone who may not merge is not offered it.
+    let worker = app.token(&format!("worker-{}", fx.grid)).await;
+    assert!(get_case(&app, &worker, &dup).await.get("similar").is_none());
+
     expect_field(
         &act(&app, &centre, &dup, json!({"action": "merge"})).await,
         "into",
@@ -1377,8 +1409,16 @@ async fn a_duplicate_is_merged_into_another_case_and_ends_there() {
     // Terminal: nothing more.
     let r = act(&app, &centre, &dup, json!({"action": "accept"})).await;
     r.expect_error(StatusCode::CONFLICT, "conflict");
-    // The case it went into is untouched.
-    assert_eq!(get_case(&app, &centre, &first).await["status"], "submitted");
+    // The case it went into is untouched, and no longer offered the merged one.
+    let into = get_case(&app, &centre, &first).await;
+    assert_eq!(into["status"], "submitted");
+    assert!(
+        into["similar"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != dup.as_str())
+    );
     act_ok(
         &app,
         &centre,
