@@ -343,7 +343,12 @@ impl Mapping {
                 .iter()
                 .map(|(k, v)| Ok((key(k), state(v)?)))
                 .collect::<Result<_, MappingError>>()?,
-            default_status: self.source.default_status.as_deref().map(state).transpose()?,
+            default_status: self
+                .source
+                .default_status
+                .as_deref()
+                .map(state)
+                .transpose()?,
             categories: self
                 .categories
                 .iter()
@@ -423,7 +428,10 @@ impl CompiledMapping {
         .ok_or_else(|| {
             refuse(
                 "unknown_status",
-                format!("status {:?} is not mapped", source_status.as_deref().unwrap_or("")),
+                format!(
+                    "status {:?} is not mapped",
+                    source_status.as_deref().unwrap_or("")
+                ),
             )
         })?;
         let source_type = get(self.category).to_owned();
@@ -432,7 +440,12 @@ impl CompiledMapping {
             .get(&key(&source_type))
             .or(self.default_category.as_ref())
             .cloned()
-            .ok_or_else(|| refuse("unknown_type", format!("type {source_type:?} is not mapped")))?;
+            .ok_or_else(|| {
+                refuse(
+                    "unknown_type",
+                    format!("type {source_type:?} is not mapped"),
+                )
+            })?;
         let source_area = opt(self.area).map(str::to_owned);
         let territory = match &source_area {
             Some(a) => self.areas.get(&key(a)).or(self.default_area.as_ref()),
@@ -442,12 +455,18 @@ impl CompiledMapping {
         .ok_or_else(|| {
             refuse(
                 "unknown_area",
-                format!("area {:?} is not mapped", source_area.as_deref().unwrap_or("")),
+                format!(
+                    "area {:?} is not mapped",
+                    source_area.as_deref().unwrap_or("")
+                ),
             )
         })?;
         let ended_at = match state {
             TargetState::Closed => Some(ended.ok_or_else(|| {
-                refuse("closed_without_time", "a closed record without its close time")
+                refuse(
+                    "closed_without_time",
+                    "a closed record without its close time",
+                )
             })?),
             TargetState::Rejected => Some(ended.unwrap_or(created_at)),
             _ => None,
@@ -535,11 +554,9 @@ mod tests {
 
     fn compiled() -> CompiledMapping {
         let m: Mapping = mapping();
-        m.compile(
-            &header(),
-            &|c| c.starts_with("management"),
-            &|t| t.as_str().starts_with("623027"),
-        )
+        m.compile(&header(), &|c| c.starts_with("management"), &|t| {
+            t.as_str().starts_with("623027")
+        })
         .unwrap()
     }
 
@@ -648,10 +665,7 @@ mod tests {
             )),
             "closed_before_created"
         );
-        assert_eq!(
-            reason(row("2015-13-01", "", "Open", "")),
-            "bad_time"
-        );
+        assert_eq!(reason(row("2015-13-01", "", "Open", "")), "bad_time");
         assert_eq!(
             reason(row("01/05/2015 12:40:41 PM", "", "Closed", "")),
             "closed_without_time"
@@ -666,14 +680,13 @@ mod tests {
     #[test]
     fn the_mapping_must_fit_the_file_and_our_vocabulary() {
         let m = mapping();
-        let err = m
-            .compile(&header()[1..], &|_| true, &|_| true)
-            .unwrap_err();
+        let err = m.compile(&header()[1..], &|_| true, &|_| true).unwrap_err();
         assert!(err.0.contains("CASE_ENQUIRY_ID"), "{err}");
         let err = m.compile(&header(), &|_| false, &|_| true).unwrap_err();
         assert!(err.0.contains("unknown category"), "{err}");
         let mut bad = m.clone();
-        bad.statuses.insert("Dispatched".into(), "dispatched".into());
+        bad.statuses
+            .insert("Dispatched".into(), "dispatched".into());
         assert!(bad.compile(&header(), &|_| true, &|_| true).is_err());
     }
 

@@ -54,7 +54,10 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
         return Err(OrgError::new(
             field,
             "bad_id_number",
-            format!("a resident ID has 18 characters, not {}", id.chars().count()),
+            format!(
+                "a resident ID has 18 characters, not {}",
+                id.chars().count()
+            ),
         ));
     }
     let (body, last) = id.split_at(17);
@@ -136,7 +139,11 @@ pub fn parse_code_at(
         return Err(OrgError::new(
             field,
             "wrong_level",
-            format!("{code} is a {}, expected {}", code.level(), names.join(" or ")),
+            format!(
+                "{code} is a {}, expected {}",
+                code.level(),
+                names.join(" or ")
+            ),
         ));
     }
     Ok(code)
@@ -250,7 +257,7 @@ pub struct PairingShape {
 }
 
 /// The kind of thing a pairing is with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TargetKind {
     Territory,
     Household,

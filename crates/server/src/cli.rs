@@ -23,6 +23,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let url = cli.global.database_url.as_ref().map(|u| u.0.as_str());
             crate::bench::run(args, url).await
         }
+        Command::Import(args) => {
+            let db = open(&cli.global).await?;
+            crate::transfer::command::run_import(db, args).await
+        }
+        Command::Export(args) => {
+            let db = open(&cli.global).await?;
+            crate::transfer::command::run_export(db, args).await
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;

@@ -24,7 +24,9 @@ macro_rules! migration {
 }
 
 /// Every migration, in the order it is applied. A new migration is a pair of files and a line here.
-pub const MIGRATIONS: &[Migration] = &[migration!("0001_spine"), migration!("0002_cases"),
+pub const MIGRATIONS: &[Migration] = &[
+    migration!("0001_spine"),
+    migration!("0002_cases"),
     migration!("0030_org"),
 ];
 

@@ -68,10 +68,7 @@ pub fn imported_history(
     };
     let ends_at = |at: DateTime<Utc>| {
         if at < created {
-            Err(ImportError::EndsBeforeCreated {
-                created,
-                ended: at,
-            })
+            Err(ImportError::EndsBeforeCreated { created, ended: at })
         } else {
             Ok(at)
         }
