@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod case;
+pub mod org;
 pub mod people;
 pub mod rules;
 pub mod territory;

@@ -1,7 +1,9 @@
 //! The router: every door of Gesang and the layers around it.
 
+pub mod admin_pages;
 pub mod api;
 pub mod api_cases;
+pub mod api_org;
 pub mod case_pages;
 pub mod extract;
 pub mod openapi;
@@ -54,6 +56,7 @@ pub fn router(state: AppState) -> Router {
             "/cases/{id}/mediation",
             axum::routing::put(api_cases::put_mediation),
         )
+        .merge(api_org::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

@@ -31,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .route("/territory/{code}", get(territory_page))
         .route("/people", get(people_page))
         .merge(super::case_pages::router())
+        .merge(super::admin_pages::router())
         .route("/static/app.css", get(stylesheet))
         .fallback(not_found_page)
 }
@@ -85,6 +86,7 @@ impl PageCtx {
                 scope: c.principal.scope.to_string(),
                 csrf: c.csrf_token.clone(),
                 staff: c.principal.role != domain::account::Role::HouseholdHead,
+                manages: crate::actions::org::manages(c.principal.role),
             }),
         }
     }
@@ -182,6 +184,8 @@ pub struct UserChip {
     pub csrf: String,
     /// Works cases (every role but household heads): the nav shows the case queue.
     pub staff: bool,
+    /// Manages the organisation data (administrators, centre operators): the nav shows /admin.
+    pub manages: bool,
 }
 
 /// Every translated string the templates use, resolved once per page.
@@ -194,6 +198,7 @@ const LABEL_KEYS: &[&str] = &[
     "nav-territory",
     "nav-people",
     "nav-cases",
+    "org-nav-admin",
     "nav-login",
     "nav-logout",
     "lang-switch",

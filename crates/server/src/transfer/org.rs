@@ -1143,3 +1143,88 @@ pub async fn export(
     }
     Ok(n)
 }
+
+/// The gap lists of the five coverages of a node: one sheet per coverage in a workbook, or one
+/// CSV with the coverage in its first column.
+pub async fn export_gaps(
+    db: &Db,
+    within: &TerritoryCode,
+    day: chrono::NaiveDate,
+    format: Format,
+    path: &Path,
+) -> Result<u64, TransferError> {
+    use domain::coverage::CoverageKind;
+    let columns = [
+        Column { header: "缺口类别", width: 18.0 },
+        Column { header: "编号", width: 21.0 },
+        Column { header: "名称", width: 30.0 },
+        Column { header: "所在区划", width: 21.0 },
+        Column { header: "原因", width: 16.0 },
+    ];
+    let reason_zh = |r: Option<&str>| match r {
+        Some("no_group") => "未编入联防组",
+        Some("group_without_head") => "联防组无联户长",
+        _ => "",
+    };
+    let mut n = 0u64;
+    match format {
+        Format::Csv => {
+            let mut w = SheetWriter::create(path, format, "缺口", &columns)?;
+            for kind in CoverageKind::ALL {
+                let mut after = String::new();
+                loop {
+                    let page = db.coverage_gaps(within, day, kind, &after, PAGE).await?;
+                    for g in &page {
+                        w.write_row(&[
+                            kind.name_zh().into(),
+                            g.id.clone().into(),
+                            g.name.clone().into(),
+                            g.territory.clone().into(),
+                            reason_zh(g.reason.as_deref()).into(),
+                        ])?;
+                    }
+                    n += page.len() as u64;
+                    match page.last() {
+                        Some(g) if page.len() as i64 == PAGE => after = g.id.clone(),
+                        _ => break,
+                    }
+                }
+            }
+            w.finish()?;
+        }
+        Format::Xlsx => {
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let err = |e: rust_xlsxwriter::XlsxError| TransferError::Sheet(SheetError::Write(e.to_string()));
+            book.set_tempdir(std::env::temp_dir()).map_err(err)?;
+            let bold = rust_xlsxwriter::Format::new().set_bold();
+            for kind in CoverageKind::ALL {
+                let ws = book.add_worksheet_with_constant_memory().map_err(err)?;
+                ws.set_name(kind.name_zh()).map_err(err)?;
+                for (i, c) in columns.iter().enumerate().skip(1) {
+                    let col = (i - 1) as u16;
+                    ws.set_column_width(col, c.width).map_err(err)?;
+                    ws.write_string_with_format(0, col, c.header, &bold).map_err(err)?;
+                }
+                let mut row = 1u32;
+                let mut after = String::new();
+                loop {
+                    let page = db.coverage_gaps(within, day, kind, &after, PAGE).await?;
+                    for g in &page {
+                        ws.write_string(row, 0, &g.id).map_err(err)?;
+                        ws.write_string(row, 1, &g.name).map_err(err)?;
+                        ws.write_string(row, 2, &g.territory).map_err(err)?;
+                        ws.write_string(row, 3, reason_zh(g.reason.as_deref())).map_err(err)?;
+                        row += 1;
+                    }
+                    n += page.len() as u64;
+                    match page.last() {
+                        Some(g) if page.len() as i64 == PAGE => after = g.id.clone(),
+                        _ => break,
+                    }
+                }
+            }
+            book.save(path).map_err(err)?;
+        }
+    }
+    Ok(n)
+}
