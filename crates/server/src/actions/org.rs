@@ -238,11 +238,8 @@ pub async fn coverage(
             .coverage_gaps(at.code(), day, k, "", gap_limit + 1)
             .await?;
         truncated |= page.len() as i64 > gap_limit;
-        gaps.get_mut(k).extend(
-            page.into_iter()
-                .take(gap_limit as usize)
-                .map(GapView::from),
-        );
+        gaps.get_mut(k)
+            .extend(page.into_iter().take(gap_limit as usize).map(GapView::from));
     }
     Ok(CoverageView {
         territory: at.code().to_string(),
@@ -306,8 +303,16 @@ pub fn household_detail(role: Role, h: HouseholdRecord) -> HouseholdDetail {
         grid: h.grid,
         group: h.group,
         head_name: h.head_name,
-        address: if masked { mask_address(&h.address) } else { h.address },
-        phone: if masked { mask_phone(&h.phone) } else { h.phone },
+        address: if masked {
+            mask_address(&h.address)
+        } else {
+            h.address
+        },
+        phone: if masked {
+            mask_phone(&h.phone)
+        } else {
+            h.phone
+        },
         id_number: if masked {
             mask_id_number(&h.id_number)
         } else {
@@ -412,7 +417,14 @@ impl HouseholdInput {
     }
 }
 
-async fn audit_reveal(state: &AppState, caller: &Caller, kind: &'static str, id: String, territory: &str, via: &str) {
+async fn audit_reveal(
+    state: &AppState,
+    caller: &Caller,
+    kind: &'static str,
+    id: String,
+    territory: &str,
+    via: &str,
+) {
     let entry = AuditEntry {
         at: state.clock.now(),
         account: Some(caller.principal.account_id),
@@ -667,10 +679,17 @@ pub async fn save_unit(
 // ---------------------------------------------------------------------------------------------
 // Groups
 
-pub async fn groups(state: &AppState, caller: &Caller, grid: &TerritoryCode) -> AppResult<Vec<GroupRecord>> {
+pub async fn groups(
+    state: &AppState,
+    caller: &Caller,
+    grid: &TerritoryCode,
+) -> AppResult<Vec<GroupRecord>> {
     let grid = caller.scoped(grid)?;
     if grid.code().level() != Level::Grid {
-        return Err(AppError::unprocessable("grid", "groups are listed per grid"));
+        return Err(AppError::unprocessable(
+            "grid",
+            "groups are listed per grid",
+        ));
     }
     Ok(state.db.groups_of(grid.code()).await?)
 }
@@ -739,11 +758,18 @@ pub fn place_kind(s: &str) -> AppResult<PlaceKind> {
     match s {
         "monastery" | "monasteries" => Ok(PlaceKind::Monastery),
         "enterprise" | "enterprises" => Ok(PlaceKind::Enterprise),
-        other => Err(AppError::NotFound(format!("{other:?}: monastery or enterprise"))),
+        other => Err(AppError::NotFound(format!(
+            "{other:?}: monastery or enterprise"
+        ))),
     }
 }
 
-pub async fn place(state: &AppState, caller: &Caller, kind: PlaceKind, id: i64) -> AppResult<PlaceRecord> {
+pub async fn place(
+    state: &AppState,
+    caller: &Caller,
+    kind: PlaceKind,
+    id: i64,
+) -> AppResult<PlaceRecord> {
     let p = state
         .db
         .place(kind, id)
@@ -780,7 +806,14 @@ pub async fn save_place(
     let name = org::parse_text("name", &input.name, 100).map_err(org_error)?;
     state
         .db
-        .save_place(&meta(state, caller, via), kind, id, &name, &territory, people)
+        .save_place(
+            &meta(state, caller, via),
+            kind,
+            id,
+            &name,
+            &territory,
+            people,
+        )
         .await?
         .map_err(refusal)
 }
@@ -819,10 +852,19 @@ async fn pairing_place(state: &AppState, target: &PairingTarget) -> AppResult<Te
     let place = match target {
         PairingTarget::Territory(c) => Some(c.to_string()),
         PairingTarget::Household(h) => state.db.household(*h).await?.map(|h| h.grid),
-        PairingTarget::Monastery(m) => state.db.place(PlaceKind::Monastery, *m).await?.map(|p| p.territory),
-        PairingTarget::Enterprise(e) => state.db.place(PlaceKind::Enterprise, *e).await?.map(|p| p.territory),
+        PairingTarget::Monastery(m) => state
+            .db
+            .place(PlaceKind::Monastery, *m)
+            .await?
+            .map(|p| p.territory),
+        PairingTarget::Enterprise(e) => state
+            .db
+            .place(PlaceKind::Enterprise, *e)
+            .await?
+            .map(|p| p.territory),
     };
-    let place = place.ok_or_else(|| AppError::unprocessable("target", "the target does not exist"))?;
+    let place =
+        place.ok_or_else(|| AppError::unprocessable("target", "the target does not exist"))?;
     code("target", &place)
 }
 
@@ -886,7 +928,12 @@ pub async fn pairing(state: &AppState, caller: &Caller, id: i64) -> AppResult<Pa
     Ok(p)
 }
 
-pub async fn pairings(state: &AppState, at: &InScope, after: i64, limit: i64) -> AppResult<Vec<PairingView>> {
+pub async fn pairings(
+    state: &AppState,
+    at: &InScope,
+    after: i64,
+    limit: i64,
+) -> AppResult<Vec<PairingView>> {
     Ok(state.db.pairings_page(at.code(), after, limit).await?)
 }
 
@@ -924,7 +971,10 @@ pub async fn save_pairing(
         .save_pairings(&meta(state, caller, via), vec![write])
         .await?
         .map_err(refusal)?;
-    let id = ids.first().copied().ok_or_else(|| AppError::Internal("no pairing saved".into()))?;
+    let id = ids
+        .first()
+        .copied()
+        .ok_or_else(|| AppError::Internal("no pairing saved".into()))?;
     pairing(state, caller, id).await
 }
 
@@ -948,7 +998,12 @@ pub async fn end_pairing(
     save_pairing(state, caller, Some(id), &input, via).await
 }
 
-pub async fn delete_pairing(state: &AppState, caller: &Caller, id: i64, via: &'static str) -> AppResult<()> {
+pub async fn delete_pairing(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    via: &'static str,
+) -> AppResult<()> {
     require_manager(caller)?;
     pairing(state, caller, id).await?;
     state
@@ -1082,16 +1137,20 @@ mod tests {
         };
         let v = change_view(c.clone(), Role::CenterOperator);
         assert_eq!(v.before.as_ref().unwrap()["phone"], "138****5678");
-        assert_eq!(v.before.as_ref().unwrap()["id_number"], "623027**********34");
+        assert_eq!(
+            v.before.as_ref().unwrap()["id_number"],
+            "623027**********34"
+        );
         let v = change_view(c, Role::Admin);
         assert_eq!(v.before.as_ref().unwrap()["phone"], "13812345678");
     }
 
     #[test]
     fn inputs_from_forms_and_json_alike() {
-        let form: HouseholdInput =
-            serde_json::from_value(serde_json::json!({"care": "on", "lng": "", "resident_count": "3"}))
-                .unwrap();
+        let form: HouseholdInput = serde_json::from_value(
+            serde_json::json!({"care": "on", "lng": "", "resident_count": "3"}),
+        )
+        .unwrap();
         assert!(form.care);
         assert_eq!(form.lng, None);
         assert_eq!(form.resident_count, Some(3));

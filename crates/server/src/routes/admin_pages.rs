@@ -17,7 +17,9 @@ use domain::people::{Force, PairingKind};
 use domain::{Level, TerritoryCode};
 use serde::Deserialize;
 
-use crate::actions::org::{self, GroupInput, HouseholdInput, MemberInput, PairingInput, PlaceInput, UnitInput};
+use crate::actions::org::{
+    self, GroupInput, HouseholdInput, MemberInput, PairingInput, PlaceInput, UnitInput,
+};
 use crate::actions::territory::{level_key, parse_code};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
@@ -38,12 +40,18 @@ pub fn router() -> Router<AppState> {
             post(import_upload).layer(DefaultBodyLimit::max(MAX_UPLOAD)),
         )
         .route("/admin/t/{code}/export/{kind}", get(export_download))
-        .route("/admin/households/{id}", get(household_page).post(household_save))
+        .route(
+            "/admin/households/{id}",
+            get(household_page).post(household_save),
+        )
         .route("/admin/pairings/{id}", get(pairing_page).post(pairing_save))
         .route("/admin/pairings/{id}/end", post(pairing_end))
         .route("/admin/pairings/{id}/delete", post(pairing_delete))
         .route("/admin/members/{id}", get(member_page).post(member_save))
-        .route("/admin/places/{kind}/{id}", get(place_page).post(place_save))
+        .route(
+            "/admin/places/{kind}/{id}",
+            get(place_page).post(place_save),
+        )
         .route("/admin/groups/{code}/new", post(group_create))
         .route("/admin/groups/{code}/head", post(group_head))
         .route("/admin/units/new", post(unit_create))
@@ -240,7 +248,10 @@ fn refused_form(ctx: &PageCtx, e: &AppError) -> Option<(StatusCode, (String, Str
     match e {
         AppError::Unprocessable { field, message } => Some((
             e.status(),
-            (t_args(ctx, "org-refused-field", &[("field", field.clone())]), message.clone()),
+            (
+                t_args(ctx, "org-refused-field", &[("field", field.clone())]),
+                message.clone(),
+            ),
         )),
         AppError::Conflict(m) => Some((e.status(), (ctx.t("org-refused-conflict"), m.clone()))),
         _ => None,
@@ -251,7 +262,9 @@ fn check_csrf(caller: &Caller, given: Option<&str>) -> AppResult<()> {
     if given == Some(caller.csrf_token.as_str()) {
         Ok(())
     } else {
-        Err(AppError::Forbidden("the form has expired; reload the page".into()))
+        Err(AppError::Forbidden(
+            "the form has expired; reload the page".into(),
+        ))
     }
 }
 
@@ -285,7 +298,8 @@ impl Submitted {
         serde_json::Value::Object(m)
     }
     fn input<T: serde::de::DeserializeOwned>(&self) -> AppResult<T> {
-        serde_json::from_value(self.json()).map_err(|e| AppError::unprocessable("form", e.to_string()))
+        serde_json::from_value(self.json())
+            .map_err(|e| AppError::unprocessable("form", e.to_string()))
     }
 }
 
@@ -349,7 +363,10 @@ async fn node_ctx(state: &AppState, caller: &Caller, raw: &str) -> AppResult<Nod
         .filter(|a| caller.principal.scope.covers(&a.code))
         .map(|a| (format!("/admin/t/{}", a.code), a.name.clone()))
         .collect();
-    crumbs.push((format!("/admin/t/{}", view.node.code), view.node.name.clone()));
+    crumbs.push((
+        format!("/admin/t/{}", view.node.code),
+        view.node.name.clone(),
+    ));
     Ok(NodeCtx {
         code: view.node.code.clone(),
         name: view.node.name.clone(),
@@ -434,8 +451,12 @@ async fn node_page(
 fn gap_fix(kind: CoverageKind, id: &str) -> String {
     match kind {
         CoverageKind::HouseholdsInGroups => format!("/admin/households/{id}"),
-        CoverageKind::MonasteriesPaired => format!("/admin/pairings/new?kind=monastery&target={id}"),
-        CoverageKind::EnterprisesPaired => format!("/admin/pairings/new?kind=enterprise&target={id}"),
+        CoverageKind::MonasteriesPaired => {
+            format!("/admin/pairings/new?kind=monastery&target={id}")
+        }
+        CoverageKind::EnterprisesPaired => {
+            format!("/admin/pairings/new?kind=enterprise&target={id}")
+        }
         CoverageKind::CareHouseholdsPaired => format!("/admin/pairings/new?kind=care&target={id}"),
         CoverageKind::VillagesPaired => {
             format!("/admin/pairings/new?kind=department_village&target={id}")
@@ -445,7 +466,12 @@ fn gap_fix(kind: CoverageKind, id: &str) -> String {
 
 const GAPS_SHOWN: i64 = 20;
 
-async fn node_inner(state: &AppState, ctx: &PageCtx, raw: &str, q: &PageParams) -> AppResult<Response> {
+async fn node_inner(
+    state: &AppState,
+    ctx: &PageCtx,
+    raw: &str,
+    q: &PageParams,
+) -> AppResult<Response> {
     let caller = manager(ctx)?;
     let n = node_ctx(state, caller, raw).await?;
     let cov = org::coverage(state, caller, &n.code, None, GAPS_SHOWN).await?;
@@ -463,8 +489,14 @@ async fn node_inner(state: &AppState, ctx: &PageCtx, raw: &str, q: &PageParams) 
     p.notice = done_notice(ctx, q.done.as_deref());
     p.coverage = tiles(ctx, &cov);
     p.links = vec![
-        (format!("/admin/t/{}/export/gaps?format=xlsx", n.code), ctx.t("org-export-gaps-xlsx")),
-        (format!("/admin/t/{}/export/gaps?format=csv", n.code), ctx.t("org-export-gaps-csv")),
+        (
+            format!("/admin/t/{}/export/gaps?format=xlsx", n.code),
+            ctx.t("org-export-gaps-xlsx"),
+        ),
+        (
+            format!("/admin/t/{}/export/gaps?format=csv", n.code),
+            ctx.t("org-export-gaps-csv"),
+        ),
     ];
     // The children with their coverage, down to the villages.
     if n.level < Level::Village {
@@ -477,7 +509,10 @@ async fn node_inner(state: &AppState, ctx: &PageCtx, raw: &str, q: &PageParams) 
                 .await?
                 .map(|t| t.name)
                 .unwrap_or_default();
-            let mut row = vec![link(name, format!("/admin/t/{child}")), code_cell(child.to_string())];
+            let mut row = vec![
+                link(name, format!("/admin/t/{child}")),
+                code_cell(child.to_string()),
+            ];
             for f in [
                 c.households_in_groups,
                 c.monasteries_paired,
@@ -495,10 +530,24 @@ async fn node_inner(state: &AppState, ctx: &PageCtx, raw: &str, q: &PageParams) 
             rows.push(row);
         }
         let mut headers = vec![ctx.t("col-name"), ctx.t("col-code")];
-        headers.extend(CoverageKind::ALL.iter().map(|k| ctx.t(&format!("org-cov-short-{}", k.as_str()))));
+        headers.extend(
+            CoverageKind::ALL
+                .iter()
+                .map(|k| ctx.t(&format!("org-cov-short-{}", k.as_str()))),
+        );
         p.tables.push(TableView {
             id: "children".into(),
-            caption: t_args(ctx, "org-children", &[("level", n.level.child().map(|l| ctx.t(level_key(l))).unwrap_or_default())]),
+            caption: t_args(
+                ctx,
+                "org-children",
+                &[(
+                    "level",
+                    n.level
+                        .child()
+                        .map(|l| ctx.t(level_key(l)))
+                        .unwrap_or_default(),
+                )],
+            ),
             count: String::new(),
             headers,
             rows,
@@ -522,14 +571,25 @@ async fn node_inner(state: &AppState, ctx: &PageCtx, raw: &str, q: &PageParams) 
                             .map(|r| ctx.t(&format!("org-gap-{r}")))
                             .unwrap_or_default(),
                     ),
-                    link(ctx.t(&format!("org-fix-{}", kind.as_str())), gap_fix(kind, &g.id)),
+                    link(
+                        ctx.t(&format!("org-fix-{}", kind.as_str())),
+                        gap_fix(kind, &g.id),
+                    ),
                 ]
             })
             .collect();
         p.tables.push(TableView {
             id: format!("gaps-{}", kind.as_str()),
-            caption: t_args(ctx, "org-gaps-of", &[("coverage", ctx.t(&format!("org-cov-{}", kind.as_str())))]),
-            count: t_args(ctx, "org-gap-count", &[("n", (f.total - f.covered).to_string())]),
+            caption: t_args(
+                ctx,
+                "org-gaps-of",
+                &[("coverage", ctx.t(&format!("org-cov-{}", kind.as_str())))],
+            ),
+            count: t_args(
+                ctx,
+                "org-gap-count",
+                &[("n", (f.total - f.covered).to_string())],
+            ),
             headers: vec![
                 ctx.t("col-code"),
                 ctx.t("col-name"),
@@ -585,7 +645,11 @@ async fn section_inner(
     }
     let n = node_ctx(state, caller, raw).await?;
     let at = caller.scoped(&n.code)?;
-    let mut p = view(ctx, caller, format!("{} · {}", n.name, ctx.t(&format!("org-tab-{section}"))));
+    let mut p = view(
+        ctx,
+        caller,
+        format!("{} · {}", n.name, ctx.t(&format!("org-tab-{section}"))),
+    );
     p.crumbs = n.crumbs.clone();
     p.tabs = tabs(ctx, &n, section);
     p.notice = done_notice(ctx, q.done.as_deref());
@@ -600,7 +664,10 @@ async fn section_inner(
             let rows = org::households(state, &at, after_id(q), LIST).await?;
             p.next_href = next(rows.last().map(|h| h.id), rows.len());
             if n.level == Level::Grid {
-                p.links.push((format!("/admin/households/new?grid={}", n.code), ctx.t("org-new-household")));
+                p.links.push((
+                    format!("/admin/households/new?grid={}", n.code),
+                    ctx.t("org-new-household"),
+                ));
             } else {
                 p.lead = ctx.t("org-households-lead");
             }
@@ -636,7 +703,10 @@ async fn section_inner(
         "members" => {
             let rows = org::members(state, &at, after_id(q), LIST).await?;
             p.next_href = next(rows.last().map(|m| m.id), rows.len());
-            p.links.push((format!("/admin/members/new?territory={}", n.code), ctx.t("org-new-member")));
+            p.links.push((
+                format!("/admin/members/new?territory={}", n.code),
+                ctx.t("org-new-member"),
+            ));
             p.tables.push(TableView {
                 id: "members".into(),
                 caption: ctx.t("org-tab-members"),
@@ -674,13 +744,23 @@ async fn section_inner(
         "pairings" => {
             let rows = org::pairings(state, &at, after_id(q), LIST).await?;
             p.next_href = next(rows.last().map(|r| r.id), rows.len());
-            p.links.push(("/admin/pairings/new".into(), ctx.t("org-new-pairing")));
+            p.links
+                .push(("/admin/pairings/new".into(), ctx.t("org-new-pairing")));
             let today = org::today(state);
-            p.tables.push(pairing_table(ctx, "pairings", ctx.t("org-tab-pairings"), &rows, today));
+            p.tables.push(pairing_table(
+                ctx,
+                "pairings",
+                ctx.t("org-tab-pairings"),
+                &rows,
+                today,
+            ));
         }
         "monasteries" | "enterprises" => {
             let kind = org::place_kind(section)?;
-            let rows = state.db.places_page(kind, at.code(), after_id(q), LIST).await?;
+            let rows = state
+                .db
+                .places_page(kind, at.code(), after_id(q), LIST)
+                .await?;
             p.next_href = next(rows.last().map(|r| r.id), rows.len());
             if n.level >= Level::Township {
                 p.links.push((
@@ -702,7 +782,10 @@ async fn section_inner(
                     .iter()
                     .map(|r| {
                         vec![
-                            link(r.id.to_string(), format!("/admin/places/{}/{}", kind.entity(), r.id)),
+                            link(
+                                r.id.to_string(),
+                                format!("/admin/places/{}/{}", kind.entity(), r.id),
+                            ),
                             cell(r.name.clone()),
                             code_cell(r.territory.clone()),
                             num(r.people),
@@ -715,21 +798,33 @@ async fn section_inner(
         }
         "groups" => {
             let groups = org::groups(state, caller, &n.code).await?;
-            let members = state.db.members_page(&n.code.parent().unwrap_or(n.code.clone()), 0, 500).await?;
+            let members = state
+                .db
+                .members_page(&n.code.parent().unwrap_or(n.code.clone()), 0, 500)
+                .await?;
             let member_opts = |selected: Option<i64>| -> Vec<Opt> {
-                std::iter::once(Opt { value: String::new(), label: ctx.t("org-no-head"), selected: selected.is_none() })
-                    .chain(members.iter().map(|m| Opt {
-                        value: m.id.to_string(),
-                        label: format!("{} · {} ({})", m.name, m.title, m.id),
-                        selected: selected == Some(m.id),
-                    }))
-                    .collect()
+                std::iter::once(Opt {
+                    value: String::new(),
+                    label: ctx.t("org-no-head"),
+                    selected: selected.is_none(),
+                })
+                .chain(members.iter().map(|m| Opt {
+                    value: m.id.to_string(),
+                    label: format!("{} · {} ({})", m.name, m.title, m.id),
+                    selected: selected == Some(m.id),
+                }))
+                .collect()
             };
             p.tables.push(TableView {
                 id: "groups".into(),
                 caption: ctx.t("org-tab-groups"),
                 count: String::new(),
-                headers: vec![ctx.t("col-code"), ctx.t("col-name"), ctx.t("org-col-head"), ctx.t("count-households")],
+                headers: vec![
+                    ctx.t("col-code"),
+                    ctx.t("col-name"),
+                    ctx.t("org-col-head"),
+                    ctx.t("count-households"),
+                ],
                 rows: groups
                     .iter()
                     .map(|g| {
@@ -750,9 +845,11 @@ async fn section_inner(
                     note: String::new(),
                     action: format!("/admin/groups/{}/head", g.code),
                     submit: ctx.t("org-save"),
-                    fields: vec![FieldView::new("head", ctx.t("org-col-head"), "select", String::new())
-                        .optional()
-                        .options(member_opts(g.head))],
+                    fields: vec![
+                        FieldView::new("head", ctx.t("org-col-head"), "select", String::new())
+                            .optional()
+                            .options(member_opts(g.head)),
+                    ],
                     secondary: true,
                     upload: false,
                 });
@@ -765,7 +862,12 @@ async fn section_inner(
                     action: format!("/admin/groups/{}/new", n.code),
                     submit: ctx.t("org-create"),
                     fields: vec![
-                        FieldView::new("name", ctx.t("col-name"), "text", format!("{}第{}联防组", n.name, groups.len() + 1)),
+                        FieldView::new(
+                            "name",
+                            ctx.t("col-name"),
+                            "text",
+                            format!("{}第{}联防组", n.name, groups.len() + 1),
+                        ),
                         FieldView::new("head", ctx.t("org-col-head"), "select", String::new())
                             .optional()
                             .options(member_opts(None)),
@@ -784,7 +886,13 @@ async fn section_inner(
                 headers: vec![ctx.t("col-code"), ctx.t("col-name"), ctx.t("col-kind")],
                 rows: units
                     .iter()
-                    .map(|u| vec![code_cell(u.code.clone()), cell(u.name.clone()), cell(ctx.t(&format!("org-unit-{}", u.kind)))])
+                    .map(|u| {
+                        vec![
+                            code_cell(u.code.clone()),
+                            cell(u.name.clone()),
+                            cell(ctx.t(&format!("org-unit-{}", u.kind))),
+                        ]
+                    })
                     .collect(),
                 empty: ctx.t("org-none"),
                 more: None,
@@ -796,7 +904,8 @@ async fn section_inner(
                 submit: ctx.t("org-create"),
                 fields: vec![
                     FieldView::new("territory", String::new(), "hidden", n.code.to_string()),
-                    FieldView::new("slug", ctx.t("org-col-slug"), "text", String::new()).hint(ctx.t("org-slug-hint")),
+                    FieldView::new("slug", ctx.t("org-col-slug"), "text", String::new())
+                        .hint(ctx.t("org-slug-hint")),
                     FieldView::new("name", ctx.t("col-name"), "text", String::new()),
                 ],
                 secondary: false,
@@ -852,7 +961,11 @@ fn pairing_table(
                     cell(format!("{} ({})", r.target_name, r.target)),
                     cell(r.start_date.to_string()),
                     cell(r.end_date.map(|d| d.to_string()).unwrap_or_default()),
-                    cell(ctx.t(if in_force { "org-in-force" } else { "org-not-in-force" })),
+                    cell(ctx.t(if in_force {
+                        "org-in-force"
+                    } else {
+                        "org-not-in-force"
+                    })),
                 ]
             })
             .collect(),
@@ -876,23 +989,25 @@ fn history_table(ctx: &PageCtx, rows: &[org::ChangeView]) -> TableView {
         rows: rows
             .iter()
             .map(|c| {
-                let time = c
-                    .at
-                    .with_timezone(&domain::clock::china_offset())
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string();
-                let by = c
-                    .by_name
-                    .clone()
-                    .unwrap_or_else(|| ctx.t("org-by-import"));
+                let time =
+                    c.at.with_timezone(&domain::clock::china_offset())
+                        .format("%Y-%m-%d %H:%M")
+                        .to_string();
+                let by = c.by_name.clone().unwrap_or_else(|| ctx.t("org-by-import"));
                 let href = match c.entity.as_str() {
                     "household" => Some(format!("/admin/households/{}", c.entity_id)),
                     "pairing" => Some(format!("/admin/pairings/{}", c.entity_id)),
                     "member" => Some(format!("/admin/members/{}", c.entity_id)),
-                    "monastery" | "enterprise" => Some(format!("/admin/places/{}/{}", c.entity, c.entity_id)),
+                    "monastery" | "enterprise" => {
+                        Some(format!("/admin/places/{}/{}", c.entity, c.entity_id))
+                    }
                     _ => None,
                 };
-                let what = format!("{} {}", ctx.t(&format!("org-entity-{}", c.entity)), c.entity_id);
+                let what = format!(
+                    "{} {}",
+                    ctx.t(&format!("org-entity-{}", c.entity)),
+                    c.entity_id
+                );
                 vec![
                     cell(time),
                     cell(format!("{by} · {}", ctx.t(&format!("org-via-{}", c.via)))),
@@ -913,8 +1028,16 @@ fn history_table(ctx: &PageCtx, rows: &[org::ChangeView]) -> TableView {
 /// `field: before → after` for each field that changed.
 fn change_summary(c: &org::ChangeView) -> String {
     let empty = serde_json::Map::new();
-    let before = c.before.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
-    let after = c.after.as_ref().and_then(|v| v.as_object()).unwrap_or(&empty);
+    let before = c
+        .before
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .unwrap_or(&empty);
+    let after = c
+        .after
+        .as_ref()
+        .and_then(|v| v.as_object())
+        .unwrap_or(&empty);
     let show = |v: Option<&serde_json::Value>| match v {
         None | Some(serde_json::Value::Null) => "—".to_owned(),
         Some(serde_json::Value::String(s)) => s.clone(),
@@ -945,25 +1068,46 @@ fn transfer_section(ctx: &PageCtx, n: &NodeCtx, p: &mut AdminView) {
         action: format!("/admin/t/{}/import", n.code),
         submit: ctx.t("org-import-submit"),
         fields: vec![
-            FieldView::new("kind", ctx.t("org-import-kind"), "select", String::new()).options(kinds),
+            FieldView::new("kind", ctx.t("org-import-kind"), "select", String::new())
+                .options(kinds),
             {
-                let mut f = FieldView::new("file", ctx.t("org-import-file"), "file", ".csv,.xlsx".into());
+                let mut f = FieldView::new(
+                    "file",
+                    ctx.t("org-import-file"),
+                    "file",
+                    ".csv,.xlsx".into(),
+                );
                 f.multiple = true;
                 f
             },
             {
-                let mut f = FieldView::new("partial", ctx.t("org-import-partial"), "checkbox", String::new());
+                let mut f = FieldView::new(
+                    "partial",
+                    ctx.t("org-import-partial"),
+                    "checkbox",
+                    String::new(),
+                );
                 f.required = false;
                 f
             },
             {
-                let mut f = FieldView::new("dry_run", ctx.t("org-import-dry-run"), "checkbox", String::new());
+                let mut f = FieldView::new(
+                    "dry_run",
+                    ctx.t("org-import-dry-run"),
+                    "checkbox",
+                    String::new(),
+                );
                 f.required = false;
                 f
             },
-            FieldView::new("mapping", ctx.t("org-import-mapping"), "textarea", String::new())
-                .optional()
-                .hint(ctx.t("org-import-mapping-hint")),
+            FieldView::new(
+                "mapping",
+                ctx.t("org-import-mapping"),
+                "textarea",
+                String::new(),
+            )
+            .optional()
+            .hint(ctx.t("org-import-mapping-hint")),
         ],
         secondary: false,
         upload: true,
@@ -971,7 +1115,12 @@ fn transfer_section(ctx: &PageCtx, n: &NodeCtx, p: &mut AdminView) {
     for k in Kind::ALL {
         for f in [Format::Xlsx, Format::Csv] {
             p.links.push((
-                format!("/admin/t/{}/export/{}?format={}", n.code, k.as_str(), f.extension()),
+                format!(
+                    "/admin/t/{}/export/{}?format={}",
+                    n.code,
+                    k.as_str(),
+                    f.extension()
+                ),
                 t_args(
                     ctx,
                     "org-export-kind",
@@ -1003,12 +1152,15 @@ async fn export_download(
         let caller = manager(&ctx)?;
         let format = match q.format.as_deref() {
             None | Some("") => Format::Xlsx,
-            Some(f) => Format::parse(f).ok_or_else(|| AppError::unprocessable("format", "xlsx or csv"))?,
+            Some(f) => {
+                Format::parse(f).ok_or_else(|| AppError::unprocessable("format", "xlsx or csv"))?
+            }
         };
         let (tmp, stem) = if kind == "gaps" {
             api_org::gaps_to_temp(&state, caller, &code, format).await?
         } else {
-            let k = Kind::parse(&kind).ok_or_else(|| AppError::NotFound(format!("export {kind}")))?;
+            let k =
+                Kind::parse(&kind).ok_or_else(|| AppError::NotFound(format!("export {kind}")))?;
             api_org::export_to_temp(&state, caller, k, &code, format).await?
         };
         api_org::download(tmp, format, &stem).await
@@ -1036,7 +1188,11 @@ async fn import_upload(
             partial: fields.get("partial").is_some_and(|v| !v.is_empty()),
             dry_run: fields.get("dry_run").is_some_and(|v| !v.is_empty()),
         };
-        let mut p = view(&ctx, caller, format!("{} · {}", n.name, ctx.t("org-tab-transfer")));
+        let mut p = view(
+            &ctx,
+            caller,
+            format!("{} · {}", n.name, ctx.t("org-tab-transfer")),
+        );
         p.crumbs = n.crumbs.clone();
         p.tabs = tabs(&ctx, &n, "transfer");
         let outcome = api_org::run_import(
@@ -1056,7 +1212,11 @@ async fn import_upload(
                     p.notice = Some(ctx.t("org-import-done"));
                 } else {
                     p.error = Some((
-                        ctx.t(if opts.dry_run { "org-import-checked" } else { "org-import-refused" }),
+                        ctx.t(if opts.dry_run {
+                            "org-import-checked"
+                        } else {
+                            "org-import-refused"
+                        }),
                         String::new(),
                     ));
                 }
@@ -1088,8 +1248,11 @@ async fn import_upload(
                     empty: ctx.t("org-none"),
                     more: None,
                 });
-                let refused: Vec<&crate::transfer::Rejection> =
-                    reports.iter().flat_map(|r| &r.rejected).take(1000).collect();
+                let refused: Vec<&crate::transfer::Rejection> = reports
+                    .iter()
+                    .flat_map(|r| &r.rejected)
+                    .take(1000)
+                    .collect();
                 p.tables.push(TableView {
                     id: "import-refused".into(),
                     caption: ctx.t("org-import-refused-rows"),
@@ -1116,7 +1279,11 @@ async fn import_upload(
                     empty: ctx.t("org-import-no-refusals"),
                     more: None,
                 });
-                if all { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY }
+                if all {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
             }
             Err(e) => match refused_form(&ctx, &e) {
                 Some((status, err)) => {
@@ -1177,7 +1344,17 @@ async fn household_page(
                 v
             }
         };
-        household_form(&state, &ctx, caller, id, values, None, StatusCode::OK, q.done.as_deref()).await
+        household_form(
+            &state,
+            &ctx,
+            caller,
+            id,
+            values,
+            None,
+            StatusCode::OK,
+            q.done.as_deref(),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
@@ -1195,8 +1372,14 @@ fn household_values(h: &org::HouseholdDetail) -> Values {
     if h.care {
         v.insert("care".into(), "on".into());
     }
-    v.insert("lng".into(), h.lng.map(|x| x.to_string()).unwrap_or_default());
-    v.insert("lat".into(), h.lat.map(|x| x.to_string()).unwrap_or_default());
+    v.insert(
+        "lng".into(),
+        h.lng.map(|x| x.to_string()).unwrap_or_default(),
+    );
+    v.insert(
+        "lat".into(),
+        h.lat.map(|x| x.to_string()).unwrap_or_default(),
+    );
     v
 }
 
@@ -1212,7 +1395,9 @@ async fn household_form(
     done: Option<&str>,
 ) -> AppResult<Response> {
     let grid_raw = val(&v, "grid");
-    let grid = TerritoryCode::parse(&grid_raw).ok().filter(|g| g.level() == Level::Grid);
+    let grid = TerritoryCode::parse(&grid_raw)
+        .ok()
+        .filter(|g| g.level() == Level::Grid);
     let title = match id {
         Some(id) => t_args(ctx, "org-household-title", &[("id", id.to_string())]),
         None => ctx.t("org-new-household"),
@@ -1222,7 +1407,10 @@ async fn household_form(
         && caller.scoped(g).is_ok()
     {
         p.crumbs = node_ctx(state, caller, g.as_str()).await?.crumbs;
-        p.crumbs.push((format!("/admin/t/{g}/households"), ctx.t("org-tab-households")));
+        p.crumbs.push((
+            format!("/admin/t/{g}/households"),
+            ctx.t("org-tab-households"),
+        ));
     }
     p.error = error;
     p.notice = done_notice(ctx, done);
@@ -1255,25 +1443,43 @@ async fn household_form(
     care.checked = v.contains_key("care");
     care.required = false;
     let mut fields = vec![
-        FieldView::new("grid", ctx.t("org-col-grid"), "text", grid_raw.clone()).hint(ctx.t("org-grid-hint")),
+        FieldView::new("grid", ctx.t("org-col-grid"), "text", grid_raw.clone())
+            .hint(ctx.t("org-grid-hint")),
         FieldView::new("group", ctx.t("org-col-group"), "select", String::new())
             .optional()
             .options(group_opts),
         FieldView::new("head_name", ctx.t("col-head"), "text", val(&v, "head_name")),
         FieldView::new("address", ctx.t("col-address"), "text", val(&v, "address")),
         FieldView::new("phone", ctx.t("col-phone"), "tel", val(&v, "phone")),
-        FieldView::new("id_number", ctx.t("col-id-number"), "text", val(&v, "id_number")),
+        FieldView::new(
+            "id_number",
+            ctx.t("col-id-number"),
+            "text",
+            val(&v, "id_number"),
+        ),
         care,
         FieldView::new("lng", ctx.t("org-field-lng"), "text", val(&v, "lng")).optional(),
         FieldView::new("lat", ctx.t("org-field-lat"), "text", val(&v, "lat")).optional(),
     ];
     if id.is_none() {
-        fields.insert(6, FieldView::new("resident_count", ctx.t("col-residents"), "number", val(&v, "resident_count")).optional());
+        fields.insert(
+            6,
+            FieldView::new(
+                "resident_count",
+                ctx.t("col-residents"),
+                "number",
+                val(&v, "resident_count"),
+            )
+            .optional(),
+        );
     }
     p.forms.push(FormView {
         heading: ctx.t("org-household-form"),
         note: String::new(),
-        action: format!("/admin/households/{}", id.map_or("new".to_owned(), |i| i.to_string())),
+        action: format!(
+            "/admin/households/{}",
+            id.map_or("new".to_owned(), |i| i.to_string())
+        ),
         submit: ctx.t("org-save"),
         fields,
         secondary: false,
@@ -1281,8 +1487,17 @@ async fn household_form(
     });
     if let Some(id) = id {
         let pairings = org::pairings_of(state, caller, "household", &id.to_string()).await?;
-        p.tables.push(pairing_table(ctx, "pairings", ctx.t("org-household-pairings"), &pairings, org::today(state)));
-        p.links.push((format!("/admin/pairings/new?kind=care&target={id}"), ctx.t("org-add-care")));
+        p.tables.push(pairing_table(
+            ctx,
+            "pairings",
+            ctx.t("org-household-pairings"),
+            &pairings,
+            org::today(state),
+        ));
+        p.links.push((
+            format!("/admin/pairings/new?kind=care&target={id}"),
+            ctx.t("org-add-care"),
+        ));
         let history = org::history_of(state, caller, "household", &id.to_string()).await?;
         p.tables.push(history_table(ctx, &history));
     }
@@ -1306,9 +1521,23 @@ async fn household_save(
         }
         .await;
         match saved {
-            Ok(h) => Ok(Redirect::to(&format!("/admin/households/{}?done=saved", h.id)).into_response()),
+            Ok(h) => {
+                Ok(Redirect::to(&format!("/admin/households/{}?done=saved", h.id)).into_response())
+            }
             Err(e) => match refused_form(&ctx, &e) {
-                Some((status, err)) => household_form(&state, &ctx, caller, id, values_of(&s), Some(err), status, None).await,
+                Some((status, err)) => {
+                    household_form(
+                        &state,
+                        &ctx,
+                        caller,
+                        id,
+                        values_of(&s),
+                        Some(err),
+                        status,
+                        None,
+                    )
+                    .await
+                }
                 None => Err(e),
             },
         }
@@ -1334,26 +1563,50 @@ async fn pairing_page(
             Some(id) => {
                 let p = org::pairing(&state, caller, id).await?;
                 v.insert("kind".into(), p.kind.clone());
-                v.insert("member".into(), p.member.map(|m| m.to_string()).unwrap_or_default());
+                v.insert(
+                    "member".into(),
+                    p.member.map(|m| m.to_string()).unwrap_or_default(),
+                );
                 v.insert("unit".into(), p.unit.clone().unwrap_or_default());
                 v.insert("target".into(), p.target.clone());
                 v.insert("start_date".into(), p.start_date.to_string());
-                v.insert("end_date".into(), p.end_date.map(|d| d.to_string()).unwrap_or_default());
+                v.insert(
+                    "end_date".into(),
+                    p.end_date.map(|d| d.to_string()).unwrap_or_default(),
+                );
             }
             None => {
-                v.insert("kind".into(), q.kind.clone().unwrap_or_else(|| "grid_households".into()));
+                v.insert(
+                    "kind".into(),
+                    q.kind.clone().unwrap_or_else(|| "grid_households".into()),
+                );
                 v.insert("target".into(), q.target.clone().unwrap_or_default());
                 v.insert("start_date".into(), org::today(&state).to_string());
             }
         }
-        pairing_form(&state, &ctx, caller, id, v, None, StatusCode::OK, q.done.as_deref()).await
+        pairing_form(
+            &state,
+            &ctx,
+            caller,
+            id,
+            v,
+            None,
+            StatusCode::OK,
+            q.done.as_deref(),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
 }
 
 /// Where a pairing's target lies, if it exists and the caller sees it.
-async fn target_place(state: &AppState, caller: &Caller, kind: PairingKind, target: &str) -> Option<(TerritoryCode, String)> {
+async fn target_place(
+    state: &AppState,
+    caller: &Caller,
+    kind: PairingKind,
+    target: &str,
+) -> Option<(TerritoryCode, String)> {
     use domain::org::TargetKind;
     let shape = domain::org::pairing_shape(kind);
     let (place, name) = match shape.target {
@@ -1391,7 +1644,8 @@ async fn pairing_form(
     status: StatusCode,
     done: Option<&str>,
 ) -> AppResult<Response> {
-    let kind = domain::org::parse_pairing_kind(&val(&v, "kind")).unwrap_or(PairingKind::GridHouseholds);
+    let kind =
+        domain::org::parse_pairing_kind(&val(&v, "kind")).unwrap_or(PairingKind::GridHouseholds);
     let shape = domain::org::pairing_shape(kind);
     let target = val(&v, "target");
     let place = target_place(state, caller, kind, &target).await;
@@ -1404,7 +1658,11 @@ async fn pairing_form(
     p.notice = done_notice(ctx, done);
     if let Some((c, name)) = &place {
         p.crumbs = node_ctx(state, caller, c.as_str()).await?.crumbs;
-        p.lead = t_args(ctx, "org-pairing-target", &[("name", name.clone()), ("code", target.clone())]);
+        p.lead = t_args(
+            ctx,
+            "org-pairing-target",
+            &[("name", name.clone()), ("code", target.clone())],
+        );
     }
     let kinds: Vec<Opt> = PairingKind::ALL
         .iter()
@@ -1414,60 +1672,113 @@ async fn pairing_form(
             selected: *k == kind,
         })
         .collect();
-    let mut fields = vec![
-        FieldView::new("kind", ctx.t("org-col-kind"), "select", String::new()).options(kinds),
-    ];
+    let mut fields =
+        vec![FieldView::new("kind", ctx.t("org-col-kind"), "select", String::new()).options(kinds)];
     // Who may be paired: the members or the departments around the target.
     let around = place.as_ref().map(|(c, _)| {
-        let township = c.ancestors_and_self().into_iter().find(|a| a.level() == Level::Township);
+        let township = c
+            .ancestors_and_self()
+            .into_iter()
+            .find(|a| a.level() == Level::Township);
         township.unwrap_or_else(|| c.clone())
     });
     if shape.member_subject {
         let current = val(&v, "member");
-        let mut opts = vec![Opt { value: String::new(), label: ctx.t("choose"), selected: current.is_empty() }];
+        let mut opts = vec![Opt {
+            value: String::new(),
+            label: ctx.t("choose"),
+            selected: current.is_empty(),
+        }];
         if let Some(a) = &around {
             for m in state.db.members_page(a, 0, 500).await? {
-                let forces: Vec<String> = m.forces.iter().map(|f| ctx.t(&format!("org-force-{f}"))).collect();
+                let forces: Vec<String> = m
+                    .forces
+                    .iter()
+                    .map(|f| ctx.t(&format!("org-force-{f}")))
+                    .collect();
                 opts.push(Opt {
                     selected: current == m.id.to_string(),
                     value: m.id.to_string(),
-                    label: format!("{} · {} · {} ({})", m.name, m.title, forces.join("、"), m.id),
+                    label: format!(
+                        "{} · {} · {} ({})",
+                        m.name,
+                        m.title,
+                        forces.join("、"),
+                        m.id
+                    ),
                 });
             }
         }
         if !current.is_empty() && !opts.iter().any(|o| o.value == current) {
-            opts.push(Opt { value: current.clone(), label: current.clone(), selected: true });
+            opts.push(Opt {
+                value: current.clone(),
+                label: current.clone(),
+                selected: true,
+            });
         }
-        fields.push(FieldView::new("member", ctx.t("org-col-member"), "select", String::new()).options(opts));
+        fields.push(
+            FieldView::new("member", ctx.t("org-col-member"), "select", String::new())
+                .options(opts),
+        );
     } else {
         let current = val(&v, "unit");
-        let mut opts = vec![Opt { value: String::new(), label: ctx.t("choose"), selected: current.is_empty() }];
+        let mut opts = vec![Opt {
+            value: String::new(),
+            label: ctx.t("choose"),
+            selected: current.is_empty(),
+        }];
         if let Some(a) = &around {
             for node in a.ancestors_and_self().into_iter().rev() {
                 if let Ok(scoped) = caller.scoped(&node) {
                     for u in crate::actions::people::units_at(state, &scoped).await? {
                         if u.kind == "department" {
-                            opts.push(Opt { selected: current == u.code, label: format!("{} ({})", u.name, u.code), value: u.code });
+                            opts.push(Opt {
+                                selected: current == u.code,
+                                label: format!("{} ({})", u.name, u.code),
+                                value: u.code,
+                            });
                         }
                     }
                 }
             }
         }
         if !current.is_empty() && !opts.iter().any(|o| o.value == current) {
-            opts.push(Opt { value: current.clone(), label: current.clone(), selected: true });
+            opts.push(Opt {
+                value: current.clone(),
+                label: current.clone(),
+                selected: true,
+            });
         }
-        fields.push(FieldView::new("unit", ctx.t("org-col-unit"), "select", String::new()).options(opts));
+        fields.push(
+            FieldView::new("unit", ctx.t("org-col-unit"), "select", String::new()).options(opts),
+        );
     }
     fields.push(
         FieldView::new("target", ctx.t("org-col-target"), "text", target.clone())
             .hint(ctx.t(&format!("org-target-hint-{}", shape.target.as_str()))),
     );
-    fields.push(FieldView::new("start_date", ctx.t("org-col-start"), "date", val(&v, "start_date")));
-    fields.push(FieldView::new("end_date", ctx.t("org-col-end"), "date", val(&v, "end_date")).optional());
+    fields.push(FieldView::new(
+        "start_date",
+        ctx.t("org-col-start"),
+        "date",
+        val(&v, "start_date"),
+    ));
+    fields.push(
+        FieldView::new(
+            "end_date",
+            ctx.t("org-col-end"),
+            "date",
+            val(&v, "end_date"),
+        )
+        .optional(),
+    );
     p.forms.push(FormView {
         heading: ctx.t("org-pairing-form"),
         note: ctx.t(&format!("org-kind-note-{}", kind.as_str())),
-        action: format!("/admin/pairings/{}", id.map_or("new".to_owned(), |i| i.to_string())),
+        action: format!(
+            "/admin/pairings/{}",
+            id.map_or("new".to_owned(), |i| i.to_string())
+        ),
         submit: ctx.t("org-save"),
         fields,
         secondary: false,
@@ -1479,7 +1790,12 @@ async fn pairing_form(
             note: ctx.t("org-end-pairing-note"),
             action: format!("/admin/pairings/{id}/end"),
             submit: ctx.t("org-end-pairing"),
-            fields: vec![FieldView::new("end_date", ctx.t("org-col-end"), "date", org::today(state).to_string())],
+            fields: vec![FieldView::new(
+                "end_date",
+                ctx.t("org-col-end"),
+                "date",
+                org::today(state).to_string(),
+            )],
             secondary: true,
             upload: false,
         });
@@ -1521,7 +1837,19 @@ async fn pairing_save(
                 Ok(Redirect::to(&to).into_response())
             }
             Err(e) => match refused_form(&ctx, &e) {
-                Some((status, err)) => pairing_form(&state, &ctx, caller, id, values_of(&s), Some(err), status, None).await,
+                Some((status, err)) => {
+                    pairing_form(
+                        &state,
+                        &ctx,
+                        caller,
+                        id,
+                        values_of(&s),
+                        Some(err),
+                        status,
+                        None,
+                    )
+                    .await
+                }
                 None => Err(e),
             },
         }
@@ -1564,7 +1892,11 @@ async fn pairing_delete(
         let p = org::pairing(&state, caller, id).await?;
         org::delete_pairing(&state, caller, id, "page").await?;
         Ok::<_, AppError>(
-            Redirect::to(&format!("/admin/t/{}/pairings?done=deleted", p.target_territory)).into_response(),
+            Redirect::to(&format!(
+                "/admin/t/{}/pairings?done=deleted",
+                p.target_territory
+            ))
+            .into_response(),
         )
     }
     .await;
@@ -1599,7 +1931,17 @@ async fn member_page(
                 v.insert("territory".into(), q.territory.clone().unwrap_or_default());
             }
         }
-        member_form(&state, &ctx, caller, id, v, None, StatusCode::OK, q.done.as_deref()).await
+        member_form(
+            &state,
+            &ctx,
+            caller,
+            id,
+            v,
+            None,
+            StatusCode::OK,
+            q.done.as_deref(),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
@@ -1635,7 +1977,14 @@ async fn member_form(
         .map(|g| Opt {
             value: (*g).into(),
             label: ctx.t(&format!("org-gender-{g}")),
-            selected: gender == *g || domain::org::parse_gender(&gender).ok().map(|x| if x == domain::people::Gender::Female { "female" } else { "male" }) == Some(*g),
+            selected: gender == *g
+                || domain::org::parse_gender(&gender).ok().map(|x| {
+                    if x == domain::people::Gender::Female {
+                        "female"
+                    } else {
+                        "male"
+                    }
+                }) == Some(*g),
         })
         .collect();
     let chosen = val(&v, "forces");
@@ -1648,20 +1997,31 @@ async fn member_form(
             selected: chosen.contains(&f.as_str()),
         })
         .collect();
-    let mut force_field = FieldView::new("forces", ctx.t("col-forces"), "checkboxes", String::new()).options(forces);
+    let mut force_field =
+        FieldView::new("forces", ctx.t("col-forces"), "checkboxes", String::new()).options(forces);
     force_field.required = false;
     p.forms.push(FormView {
         heading: ctx.t("org-member-form"),
         note: String::new(),
-        action: format!("/admin/members/{}", id.map_or("new".to_owned(), |i| i.to_string())),
+        action: format!(
+            "/admin/members/{}",
+            id.map_or("new".to_owned(), |i| i.to_string())
+        ),
         submit: ctx.t("org-save"),
         fields: vec![
             FieldView::new("name", ctx.t("col-name"), "text", val(&v, "name")),
-            FieldView::new("gender", ctx.t("org-col-gender"), "select", String::new()).options(genders),
+            FieldView::new("gender", ctx.t("org-col-gender"), "select", String::new())
+                .options(genders),
             FieldView::new("phone", ctx.t("col-phone"), "tel", val(&v, "phone")),
             force_field,
-            FieldView::new("unit", ctx.t("org-col-unit-code"), "text", val(&v, "unit")).hint(ctx.t("org-unit-hint")),
-            FieldView::new("territory", ctx.t("org-col-territory"), "text", val(&v, "territory")),
+            FieldView::new("unit", ctx.t("org-col-unit-code"), "text", val(&v, "unit"))
+                .hint(ctx.t("org-unit-hint")),
+            FieldView::new(
+                "territory",
+                ctx.t("org-col-territory"),
+                "text",
+                val(&v, "territory"),
+            ),
             FieldView::new("title", ctx.t("col-title"), "text", val(&v, "title")),
         ],
         secondary: false,
@@ -1692,9 +2052,23 @@ async fn member_save(
         }
         .await;
         match saved {
-            Ok(m) => Ok(Redirect::to(&format!("/admin/members/{}?done=saved", m.id)).into_response()),
+            Ok(m) => {
+                Ok(Redirect::to(&format!("/admin/members/{}?done=saved", m.id)).into_response())
+            }
             Err(e) => match refused_form(&ctx, &e) {
-                Some((status, err)) => member_form(&state, &ctx, caller, id, values_of(&s), Some(err), status, None).await,
+                Some((status, err)) => {
+                    member_form(
+                        &state,
+                        &ctx,
+                        caller,
+                        id,
+                        values_of(&s),
+                        Some(err),
+                        status,
+                        None,
+                    )
+                    .await
+                }
                 None => Err(e),
             },
         }
@@ -1728,7 +2102,18 @@ async fn place_page(
                 v.insert("territory".into(), q.territory.clone().unwrap_or_default());
             }
         }
-        place_form(&state, &ctx, caller, kind, id, v, None, StatusCode::OK, q.done.as_deref()).await
+        place_form(
+            &state,
+            &ctx,
+            caller,
+            kind,
+            id,
+            v,
+            None,
+            StatusCode::OK,
+            q.done.as_deref(),
+        )
+        .await
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
@@ -1763,20 +2148,43 @@ async fn place_form(
     p.forms.push(FormView {
         heading: ctx.t(&format!("org-{e}-form")),
         note: String::new(),
-        action: format!("/admin/places/{e}/{}", id.map_or("new".to_owned(), |i| i.to_string())),
+        action: format!(
+            "/admin/places/{e}/{}",
+            id.map_or("new".to_owned(), |i| i.to_string())
+        ),
         submit: ctx.t("org-save"),
         fields: vec![
             FieldView::new("name", ctx.t("col-name"), "text", val(&v, "name")),
-            FieldView::new("territory", ctx.t("org-col-territory"), "text", val(&v, "territory")),
-            FieldView::new("people", ctx.t(&format!("org-col-people-{e}")), "number", val(&v, "people")).optional(),
+            FieldView::new(
+                "territory",
+                ctx.t("org-col-territory"),
+                "text",
+                val(&v, "territory"),
+            ),
+            FieldView::new(
+                "people",
+                ctx.t(&format!("org-col-people-{e}")),
+                "number",
+                val(&v, "people"),
+            )
+            .optional(),
         ],
         secondary: false,
         upload: false,
     });
     if let Some(id) = id {
         let pairings = org::pairings_of(state, caller, e, &id.to_string()).await?;
-        p.tables.push(pairing_table(ctx, "pairings", ctx.t("org-place-pairings"), &pairings, org::today(state)));
-        p.links.push((format!("/admin/pairings/new?kind={e}&target={id}"), ctx.t("org-add-pairing")));
+        p.tables.push(pairing_table(
+            ctx,
+            "pairings",
+            ctx.t("org-place-pairings"),
+            &pairings,
+            org::today(state),
+        ));
+        p.links.push((
+            format!("/admin/pairings/new?kind={e}&target={id}"),
+            ctx.t("org-add-pairing"),
+        ));
         let history = org::history_of(state, caller, e, &id.to_string()).await?;
         p.tables.push(history_table(ctx, &history));
     }
@@ -1801,9 +2209,27 @@ async fn place_save(
         }
         .await;
         match saved {
-            Ok(pl) => Ok(Redirect::to(&format!("/admin/places/{}/{}?done=saved", kind.entity(), pl.id)).into_response()),
+            Ok(pl) => Ok(Redirect::to(&format!(
+                "/admin/places/{}/{}?done=saved",
+                kind.entity(),
+                pl.id
+            ))
+            .into_response()),
             Err(e) => match refused_form(&ctx, &e) {
-                Some((status, err)) => place_form(&state, &ctx, caller, kind, id, values_of(&s), Some(err), status, None).await,
+                Some((status, err)) => {
+                    place_form(
+                        &state,
+                        &ctx,
+                        caller,
+                        kind,
+                        id,
+                        values_of(&s),
+                        Some(err),
+                        status,
+                        None,
+                    )
+                    .await
+                }
                 None => Err(e),
             },
         }
@@ -1828,7 +2254,9 @@ async fn group_create(
         let grid = parse_code("grid", &grid)?;
         let input: GroupInput = s.input()?;
         org::create_group(&state, caller, &grid, &input, "page").await?;
-        Ok::<_, AppError>(Redirect::to(&format!("/admin/t/{grid}/groups?done=saved")).into_response())
+        Ok::<_, AppError>(
+            Redirect::to(&format!("/admin/t/{grid}/groups?done=saved")).into_response(),
+        )
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
@@ -1848,7 +2276,9 @@ async fn group_head(
         let input: GroupInput = s.input()?;
         org::set_group_head(&state, caller, &group, input.head, "page").await?;
         let grid = group.parent().unwrap_or(group.clone());
-        Ok::<_, AppError>(Redirect::to(&format!("/admin/t/{grid}/groups?done=saved")).into_response())
+        Ok::<_, AppError>(
+            Redirect::to(&format!("/admin/t/{grid}/groups?done=saved")).into_response(),
+        )
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
@@ -1866,7 +2296,11 @@ async fn unit_create(
         let input: UnitInput = s.input()?;
         let u = org::save_unit(&state, caller, None, &input, "page").await?;
         Ok::<_, AppError>(
-            Redirect::to(&format!("/admin/t/{}/units?done=saved", urlencode(u.territory.as_str()))).into_response(),
+            Redirect::to(&format!(
+                "/admin/t/{}/units?done=saved",
+                urlencode(u.territory.as_str())
+            ))
+            .into_response(),
         )
     }
     .await;

@@ -37,8 +37,14 @@ pub fn router() -> Router<AppState> {
         .route("/coverage", get(get_coverage))
         .route("/coverage/gaps", get(get_coverage_gaps))
         .route("/coverage/export", get(export_coverage_gaps))
-        .route("/org/households", get(list_households).post(create_household))
-        .route("/org/households/{id}", get(get_household).put(update_household))
+        .route(
+            "/org/households",
+            get(list_households).post(create_household),
+        )
+        .route(
+            "/org/households/{id}",
+            get(get_household).put(update_household),
+        )
         .route("/org/members", get(list_members).post(create_member))
         .route("/org/members/{id}", get(get_member).put(update_member))
         .route("/org/units", post(create_unit))
@@ -211,7 +217,10 @@ pub async fn download(tmp: tempfile::TempPath, format: Format, stem: &str) -> Ap
     let body = Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
     let name = format!("{stem}.{}", format.extension());
     let disposition = format!(
         "attachment; filename=\"export.{}\"; filename*=UTF-8''{}",
@@ -256,8 +265,16 @@ pub async fn export_to_temp(
             crate::transfer::cases::export_cases(state, &op, code.code(), format, &tmp).await?;
         }
         _ => {
-            crate::transfer::org::export(&state.db, &op, kind, code.code(), format, &tmp, state.clock.now())
-                .await?;
+            crate::transfer::org::export(
+                &state.db,
+                &op,
+                kind,
+                code.code(),
+                format,
+                &tmp,
+                state.clock.now(),
+            )
+            .await?;
         }
     }
     Ok((tmp, format!("{}{}", node.name, kind.name_zh())))
@@ -345,16 +362,23 @@ pub fn spool(format: Format) -> AppResult<(std::fs::File, tempfile::TempPath)> {
     Ok((file, path))
 }
 
-fn format_of_upload(name: &str, content_type: Option<&str>, given: Option<&str>) -> AppResult<Format> {
+fn format_of_upload(
+    name: &str,
+    content_type: Option<&str>,
+    given: Option<&str>,
+) -> AppResult<Format> {
     if let Some(g) = given.filter(|g| !g.is_empty()) {
-        return Format::parse(g).ok_or_else(|| AppError::unprocessable("format", "expected xlsx or csv"));
+        return Format::parse(g)
+            .ok_or_else(|| AppError::unprocessable("format", "expected xlsx or csv"));
     }
     if let Some(f) = Format::of_path(std::path::Path::new(name)) {
         return Ok(f);
     }
     match content_type.map(|c| c.split(';').next().unwrap_or("").trim()) {
         Some("text/csv") | Some("text/plain") => Ok(Format::Csv),
-        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => Ok(Format::Xlsx),
+        Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet") => {
+            Ok(Format::Xlsx)
+        }
         _ => Err(AppError::unprocessable(
             "format",
             "send a .csv or .xlsx file (Content-Type text/csv or the xlsx type, or ?format=)",
@@ -433,9 +457,9 @@ pub async fn run_import(
     let mut reports = Vec::with_capacity(uploads.len());
     match kind {
         Kind::Cases => {
-            let text = mapping
-                .filter(|m| !m.trim().is_empty())
-                .ok_or_else(|| AppError::unprocessable("mapping", "a case import needs a mapping (TOML)"))?;
+            let text = mapping.filter(|m| !m.trim().is_empty()).ok_or_else(|| {
+                AppError::unprocessable("mapping", "a case import needs a mapping (TOML)")
+            })?;
             let mapping = crate::transfer::cases::parse_mapping(text)
                 .map_err(|e| AppError::unprocessable("mapping", e))?;
             let files: Vec<(std::path::PathBuf, String)> = uploads
@@ -546,7 +570,14 @@ pub async fn import_kind(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(ImportResponse { committed, files: reports })).into_response())
+    Ok((
+        status,
+        Json(ImportResponse {
+            committed,
+            files: reports,
+        }),
+    )
+        .into_response())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -585,7 +616,9 @@ pub async fn get_household(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<String>,
 ) -> AppResult<Json<HouseholdDetail>> {
-    Ok(Json(org::household(&state, &caller, id_param(&id)?, "api").await?))
+    Ok(Json(
+        org::household(&state, &caller, id_param(&id)?, "api").await?,
+    ))
 }
 
 /// Create a household.
@@ -780,7 +813,9 @@ pub async fn get_place(
     Path((kind, id)): Path<(String, String)>,
 ) -> AppResult<Json<store::org::PlaceRecord>> {
     let kind = org::place_kind(&kind)?;
-    Ok(Json(org::place(&state, &caller, kind, id_param(&id)?).await?))
+    Ok(Json(
+        org::place(&state, &caller, kind, id_param(&id)?).await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/api/v1/org/places/{kind}", tag = "org",

@@ -1155,11 +1155,26 @@ pub async fn export_gaps(
 ) -> Result<u64, TransferError> {
     use domain::coverage::CoverageKind;
     let columns = [
-        Column { header: "缺口类别", width: 18.0 },
-        Column { header: "编号", width: 21.0 },
-        Column { header: "名称", width: 30.0 },
-        Column { header: "所在区划", width: 21.0 },
-        Column { header: "原因", width: 16.0 },
+        Column {
+            header: "缺口类别",
+            width: 18.0,
+        },
+        Column {
+            header: "编号",
+            width: 21.0,
+        },
+        Column {
+            header: "名称",
+            width: 30.0,
+        },
+        Column {
+            header: "所在区划",
+            width: 21.0,
+        },
+        Column {
+            header: "原因",
+            width: 16.0,
+        },
     ];
     let reason_zh = |r: Option<&str>| match r {
         Some("no_group") => "未编入联防组",
@@ -1194,7 +1209,9 @@ pub async fn export_gaps(
         }
         Format::Xlsx => {
             let mut book = rust_xlsxwriter::Workbook::new();
-            let err = |e: rust_xlsxwriter::XlsxError| TransferError::Sheet(SheetError::Write(e.to_string()));
+            let err = |e: rust_xlsxwriter::XlsxError| {
+                TransferError::Sheet(SheetError::Write(e.to_string()))
+            };
             book.set_tempdir(std::env::temp_dir()).map_err(err)?;
             let bold = rust_xlsxwriter::Format::new().set_bold();
             for kind in CoverageKind::ALL {
@@ -1203,7 +1220,8 @@ pub async fn export_gaps(
                 for (i, c) in columns.iter().enumerate().skip(1) {
                     let col = (i - 1) as u16;
                     ws.set_column_width(col, c.width).map_err(err)?;
-                    ws.write_string_with_format(0, col, c.header, &bold).map_err(err)?;
+                    ws.write_string_with_format(0, col, c.header, &bold)
+                        .map_err(err)?;
                 }
                 let mut row = 1u32;
                 let mut after = String::new();
@@ -1213,7 +1231,8 @@ pub async fn export_gaps(
                         ws.write_string(row, 0, &g.id).map_err(err)?;
                         ws.write_string(row, 1, &g.name).map_err(err)?;
                         ws.write_string(row, 2, &g.territory).map_err(err)?;
-                        ws.write_string(row, 3, reason_zh(g.reason.as_deref())).map_err(err)?;
+                        ws.write_string(row, 3, reason_zh(g.reason.as_deref()))
+                            .map_err(err)?;
                         row += 1;
                     }
                     n += page.len() as u64;
