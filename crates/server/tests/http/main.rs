@@ -72,10 +72,15 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
 }
 
 mod cases;
+mod org;
 mod spine;
 
 /// The source of every test module, to count its tests (add a new module here too).
-const MODULES: &[&str] = &[include_str!("spine.rs"), include_str!("cases.rs")];
+const MODULES: &[&str] = &[
+    include_str!("spine.rs"),
+    include_str!("cases.rs"),
+    include_str!("org.rs"),
+];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
 static FINISHED: AtomicUsize = AtomicUsize::new(0);
