@@ -402,15 +402,39 @@ macro_rules! write_outcome {
     };
 }
 
+/// Hand out `n` new ids of `table` (never below what the table holds: rows loaded in bulk did
+/// not go through the sequence). Returns the first.
+macro_rules! next_ids {
+    ($tx:expr, $table:expr, $n:expr) => {{
+        let n: i64 = $n;
+        let sql = format!(
+            "INSERT INTO case_sequences (name, last) \
+             VALUES ($1, (SELECT COALESCE(MAX(id), 0) FROM {t}) + $2) \
+             ON CONFLICT (name) DO UPDATE SET last = CASE \
+             WHEN case_sequences.last + $2 > excluded.last THEN case_sequences.last + $2 \
+             ELSE excluded.last END RETURNING last",
+            t = $table
+        );
+        let last: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(format!("org:{}", $table))
+            .bind(n)
+            .fetch_one(&mut **$tx)
+            .await?
+            .try_get("last")?;
+        last - n + 1
+    }};
+}
+
 /// Append one change to the history (inside the caller's transaction).
 macro_rules! log_change {
     ($tx:expr, $meta:expr, $entity:expr, $id:expr, $territory:expr, $action:expr, $before:expr, $after:expr) => {{
         let action: &str = $action;
         let before: Option<String> = $before;
         let after: Option<String> = $after;
+        let id = next_ids!($tx, "org_changes", 1);
         sqlx::query(
-            "INSERT INTO org_changes (at, account, via, entity, entity_id, territory, action, before, after) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO org_changes (id, at, account, via, entity, entity_id, territory, action, before, after) \
+             VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind($meta.at)
         .bind($meta.account)
@@ -421,6 +445,7 @@ macro_rules! log_change {
         .bind(action)
         .bind(before)
         .bind(after)
+        .bind(id)
         .execute(&mut **$tx)
         .await?;
     }};
@@ -443,29 +468,6 @@ macro_rules! adjust_counts {
                 .execute(&mut **$tx)
                 .await?;
         }
-    }};
-}
-
-/// Hand out `n` new ids of `table` (never below what the table holds: rows loaded in bulk did
-/// not go through the sequence). Returns the first.
-macro_rules! next_ids {
-    ($tx:expr, $table:expr, $n:expr) => {{
-        let n: i64 = $n;
-        let sql = format!(
-            "INSERT INTO case_sequences (name, last) \
-             VALUES ($1, (SELECT COALESCE(MAX(id), 0) FROM {t}) + $2) \
-             ON CONFLICT (name) DO UPDATE SET last = CASE \
-             WHEN case_sequences.last + $2 > excluded.last THEN case_sequences.last + $2 \
-             ELSE excluded.last END RETURNING last",
-            t = $table
-        );
-        let last: i64 = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(format!("org:{}", $table))
-            .bind(n)
-            .fetch_one(&mut **$tx)
-            .await?
-            .try_get("last")?;
-        last - n + 1
     }};
 }
 
@@ -1593,38 +1595,31 @@ impl Db {
         })
     }
 
-    /// Write entries to the audit log.
+    /// Write entries to the audit log (ids from `case_sequences`, like the history's).
     pub async fn record_audit(&self, entries: Vec<AuditEntry>) -> Result<u64> {
-        let rows = entries
-            .into_iter()
-            .map(|e| {
-                vec![
-                    e.at.into(),
-                    e.account.into(),
-                    e.role.into(),
-                    e.action.into(),
-                    e.subject_kind.into(),
-                    e.subject_id.into(),
-                    e.territory.into(),
-                    e.detail.into(),
-                ]
-            })
-            .collect();
-        self.insert_rows(
-            "audit_log",
-            &[
-                "at",
-                "account",
-                "role",
-                "action",
-                "subject_kind",
-                "subject_id",
-                "territory",
-                "detail",
-            ],
-            rows,
-        )
-        .await
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let n = entries.len() as u64;
+        on_write!(self, tx => {
+            let first = next_ids!(tx, "audit_log", entries.len() as i64);
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO audit_log (id, at, account, role, action, subject_kind, subject_id, territory, detail) ",
+            );
+            qb.push_values(entries.into_iter().enumerate(), |mut sep, (i, e)| {
+                sep.push_bind(first + i as i64)
+                    .push_bind(e.at)
+                    .push_bind(e.account)
+                    .push_bind(e.role)
+                    .push_bind(e.action)
+                    .push_bind(e.subject_kind)
+                    .push_bind(e.subject_id)
+                    .push_bind(e.territory)
+                    .push_bind(e.detail);
+            });
+            qb.build().execute(&mut **tx).await?;
+        });
+        Ok(n)
     }
 
     /// The audit entries about one subject, newest first.

@@ -884,7 +884,8 @@ mod org {
                     c.care_households_paired,
                     c.villages_paired,
                 ];
-                for (i, (kind, covered, total)) in recount(&data, &at, day).into_iter().enumerate() {
+                for (i, (kind, covered, total)) in recount(&data, &at, day).into_iter().enumerate()
+                {
                     assert_eq!(
                         figures[i],
                         (covered.len() as i64, total.len() as i64),
@@ -912,7 +913,13 @@ mod org {
             let mut paged = Vec::new();
             loop {
                 let page = db
-                    .coverage_gaps(&code("623027"), day, CoverageKind::HouseholdsInGroups, &after, 7)
+                    .coverage_gaps(
+                        &code("623027"),
+                        day,
+                        CoverageKind::HouseholdsInGroups,
+                        &after,
+                        7,
+                    )
                     .await
                     .unwrap();
                 paged.extend(page.iter().map(|g| g.id.clone()));
@@ -921,7 +928,10 @@ mod org {
                     _ => break,
                 }
             }
-            assert_eq!(paged.len() as i64, c.households_in_groups.1 - c.households_in_groups.0);
+            assert_eq!(
+                paged.len() as i64,
+                c.households_in_groups.1 - c.households_in_groups.0
+            );
         })
         .await;
     }
@@ -954,17 +964,33 @@ mod org {
         with_db("store_org_households", |db| async move {
             seed(&db).await;
             db.recompute_counts().await.unwrap();
-            let before = db.territory_counts(&code("623027202201001001")).await.unwrap();
+            let before = db
+                .territory_counts(&code("623027202201001001"))
+                .await
+                .unwrap();
             let saved = db
-                .save_households(&meta(), vec![household(None, Some("623027202201001001"), "11010519491231002X")])
+                .save_households(
+                    &meta(),
+                    vec![household(
+                        None,
+                        Some("623027202201001001"),
+                        "11010519491231002X",
+                    )],
+                )
                 .await
                 .unwrap()
                 .unwrap();
             assert_eq!(saved[0].id, 26, "new ids follow the stored ones");
-            let after = db.territory_counts(&code("623027202201001001")).await.unwrap();
+            let after = db
+                .territory_counts(&code("623027202201001001"))
+                .await
+                .unwrap();
             assert_eq!(after.households, before.households + 1);
             assert_eq!(
-                db.territory_counts(&code("623000")).await.unwrap().households,
+                db.territory_counts(&code("623000"))
+                    .await
+                    .unwrap()
+                    .households,
                 26
             );
             // The same ID number on another household is a conflict, and nothing is written.
@@ -975,22 +1001,41 @@ mod org {
                 .unwrap_err();
             assert_eq!(dup.reason, "duplicate_id_number");
             assert!(dup.conflict);
-            assert_eq!(db.territory_counts(&code("623000")).await.unwrap().households, 26);
+            assert_eq!(
+                db.territory_counts(&code("623000"))
+                    .await
+                    .unwrap()
+                    .households,
+                26
+            );
             // A group that does not exist is refused.
             let bad = db
-                .save_households(&meta(), vec![household(Some(26), Some("623027202201001999"), "11010519491231002X")])
+                .save_households(
+                    &meta(),
+                    vec![household(
+                        Some(26),
+                        Some("623027202201001999"),
+                        "11010519491231002X",
+                    )],
+                )
                 .await
                 .unwrap()
                 .unwrap_err();
             assert_eq!(bad.reason, "unknown_code");
             // Moving out of the group (same grid): the group's count drops, the grid's stays.
             let grid_before = db.territory_counts(&code("623027202201001")).await.unwrap();
-            db.save_households(&meta(), vec![household(Some(26), None, "11010519491231002X")])
-                .await
-                .unwrap()
-                .unwrap();
+            db.save_households(
+                &meta(),
+                vec![household(Some(26), None, "11010519491231002X")],
+            )
+            .await
+            .unwrap()
+            .unwrap();
             assert_eq!(
-                db.territory_counts(&code("623027202201001001")).await.unwrap().households,
+                db.territory_counts(&code("623027202201001001"))
+                    .await
+                    .unwrap()
+                    .households,
                 before.households
             );
             assert_eq!(
@@ -1000,11 +1045,22 @@ mod org {
             let history = db.changes_of("household", "26", 10).await.unwrap();
             assert_eq!(history.len(), 2);
             assert_eq!(history[0].action, "update");
-            assert!(history[0].before.as_deref().unwrap().contains("623027202201001001"));
+            assert!(
+                history[0]
+                    .before
+                    .as_deref()
+                    .unwrap()
+                    .contains("623027202201001001")
+            );
             assert_eq!(history[1].action, "create");
             let within = db.changes_within(&code("623027202"), 0, 10).await.unwrap();
             assert_eq!(within.len(), 2);
-            assert!(db.changes_within(&code("623026"), 0, 10).await.unwrap().is_empty());
+            assert!(
+                db.changes_within(&code("623026"), 0, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
         })
         .await;
     }
@@ -1041,7 +1097,11 @@ mod org {
                 start,
                 end,
             };
-            let ids = db.save_pairings(&meta(), vec![pairing(None, None)]).await.unwrap().unwrap();
+            let ids = db
+                .save_pairings(&meta(), vec![pairing(None, None)])
+                .await
+                .unwrap()
+                .unwrap();
             let p = db.pairing(ids[0]).await.unwrap().unwrap();
             assert_eq!(p.member_name.as_deref(), Some("旦正"));
             assert_eq!(p.target_territory, "623027202201001001");
@@ -1049,19 +1109,32 @@ mod org {
             let c = db.coverage(&code("623027202"), day).await.unwrap();
             assert_eq!(c.care_households_paired, (1, 5));
             // Ending it keeps it (history) and takes it out of the coverage.
-            db.save_pairings(&meta(), vec![pairing(Some(ids[0]), Some(start))]).await.unwrap().unwrap();
+            db.save_pairings(&meta(), vec![pairing(Some(ids[0]), Some(start))])
+                .await
+                .unwrap()
+                .unwrap();
             let c = db.coverage(&code("623027202"), day).await.unwrap();
             assert_eq!(c.care_households_paired, (0, 5));
             // A target that does not exist is refused.
             let mut bad = pairing(None, None);
             bad.target = PairingTarget::Household(999);
-            let r = db.save_pairings(&meta(), vec![bad]).await.unwrap().unwrap_err();
+            let r = db
+                .save_pairings(&meta(), vec![bad])
+                .await
+                .unwrap()
+                .unwrap_err();
             assert_eq!(r.reason, "unknown_target");
-            let listed = db.pairings_page(&code("623027202201"), 0, 10).await.unwrap();
+            let listed = db
+                .pairings_page(&code("623027202201"), 0, 10)
+                .await
+                .unwrap();
             assert_eq!(listed.len(), 1);
             db.delete_pairing(&meta(), ids[0]).await.unwrap().unwrap();
             assert!(db.pairing(ids[0]).await.unwrap().is_none());
-            let h = db.changes_of("pairing", &ids[0].to_string(), 10).await.unwrap();
+            let h = db
+                .changes_of("pairing", &ids[0].to_string(), 10)
+                .await
+                .unwrap();
             let actions: Vec<&str> = h.iter().map(|c| c.action.as_str()).collect();
             assert_eq!(actions, ["delete", "update", "create"]);
         })
@@ -1079,7 +1152,9 @@ mod org {
         use store::import::{CaseSource, ImportedCaseWrite};
         with_db("store_import", |db| async move {
             seed(&db).await;
-            let created = chrono::Utc.with_ymd_and_hms(2015, 1, 5, 17, 40, 41).unwrap();
+            let created = chrono::Utc
+                .with_ymd_and_hms(2015, 1, 5, 17, 40, 41)
+                .unwrap();
             let write = |id: i64, source_id: &str, closed: bool| {
                 let imported = ImportedCase {
                     new: NewCase {
@@ -1171,7 +1246,14 @@ mod org {
             assert_eq!((first.inserted, first.already), (2, 0));
             // Again, with one new record and one twice in the batch: only the new one is written.
             let again = db
-                .insert_imported_cases(vec![write(3, "A", true), write(4, "C", true), write(5, "C", true)], now)
+                .insert_imported_cases(
+                    vec![
+                        write(3, "A", true),
+                        write(4, "C", true),
+                        write(5, "C", true),
+                    ],
+                    now,
+                )
                 .await
                 .unwrap();
             assert_eq!((again.inserted, again.already), (1, 2));
@@ -1183,7 +1265,10 @@ mod org {
             assert_eq!(seen, ["A".to_owned()].into_iter().collect());
             let events = db.case_events(1).await.unwrap();
             let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
-            assert_eq!(actions, ["create", "accept", "report_handled", "verify", "close"]);
+            assert_eq!(
+                actions,
+                ["create", "accept", "report_handled", "verify", "close"]
+            );
             let closed = db.case_by_id(1).await.unwrap().unwrap();
             assert_eq!(closed.status, "closed");
             assert_eq!(closed.updated_at, created + chrono::Duration::days(1));

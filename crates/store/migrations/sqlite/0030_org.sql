@@ -2,7 +2,9 @@
 -- every reveal of personal data, the provenance of imported legacy cases (SQLite).
 
 -- Every change to members, units, households, groups, monasteries, enterprises and pairings:
--- who, when, through which door, and the row before and after (JSON).
+-- who, when, through which door, and the row before and after (JSON). Ids come from
+-- case_sequences (`org:org_changes`), never from an engine's own sequence, so a restored copy
+-- goes on numbering after its highest id.
 CREATE TABLE org_changes (
     id         INTEGER PRIMARY KEY,
     at         TIMESTAMP NOT NULL,
