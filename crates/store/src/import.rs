@@ -204,18 +204,25 @@ impl Db {
             return Ok(ImportBatch::default());
         }
         Ok(on_write!(self, tx => {
+            // Records of the batch imported before, found by the (source, source_id) key.
             let mut seen = HashSet::new();
-            for chunk in batch.chunks(1000) {
-                let mut qb = sqlx::QueryBuilder::new("SELECT source, source_id FROM case_imports WHERE source_id IN (");
-                let mut sep = qb.separated(", ");
-                for w in chunk {
-                    sep.push_bind(w.source.source_id.clone());
-                }
-                qb.push(")");
-                for r in qb.build().fetch_all(&mut **tx).await? {
-                    let s: String = r.try_get("source")?;
-                    let id: String = r.try_get("source_id")?;
-                    seen.insert((s, id));
+            let mut by_source: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+            for w in &batch {
+                by_source.entry(w.source.source.as_str()).or_default().push(w.source.source_id.as_str());
+            }
+            for (source, ids) in by_source {
+                for chunk in ids.chunks(1000) {
+                    let mut qb = sqlx::QueryBuilder::new("SELECT source_id FROM case_imports WHERE source = ");
+                    qb.push_bind(source.to_owned());
+                    qb.push(" AND source_id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in chunk {
+                        sep.push_bind((*id).to_owned());
+                    }
+                    qb.push(")");
+                    for r in qb.build().fetch_all(&mut **tx).await? {
+                        seen.insert((source.to_owned(), r.try_get::<String, _>("source_id")?));
+                    }
                 }
             }
             let mut fresh = Vec::with_capacity(batch.len());

@@ -367,7 +367,7 @@ pub async fn import_legacy(
                 report.rows += 1;
                 match item {
                     Ok((line, cells)) => {
-                        if let Err(r) = check(&ctx, &compiled, datum, &mut ids, line, &cells) {
+                        if let Err(r) = check(&ctx, &compiled, datum, &mut ids, &cells) {
                             report.reject(rejection(name, line, r));
                         }
                     }
@@ -442,7 +442,6 @@ fn check(
     compiled: &CompiledMapping,
     datum: Datum,
     ids: &mut HashSet<String>,
-    _line: u64,
     cells: &[String],
 ) -> Result<(), (&'static str, String)> {
     let fields: Vec<&str> = cells.iter().map(String::as_str).collect();
@@ -531,7 +530,6 @@ async fn write_batch(
             Err(r) => report.reject(rejection(file, p.line, r)),
         }
     }
-    let n = writes.len();
     let outcome = state
         .db
         .insert_imported_cases(writes, state.clock.now())
@@ -539,7 +537,6 @@ async fn write_batch(
     report.imported += outcome.inserted;
     report.created += outcome.inserted;
     report.already += outcome.already;
-    let _ = n;
     Ok(())
 }
 

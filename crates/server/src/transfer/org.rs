@@ -239,16 +239,17 @@ impl Refs {
 
 /// A row read into what it writes.
 enum Parsed {
-    Territory(TerritoryCode, String, Option<String>),
+    /// A node, its name and Tibetan name, and whether it is new.
+    Territory(TerritoryCode, String, Option<String>, bool),
     Household(HouseholdRow),
     Member(MemberWrite),
     Pairing(PairingWrite),
 }
 
 impl Parsed {
-    fn is_new(&self, refs: &Refs) -> bool {
+    fn is_new(&self) -> bool {
         match self {
-            Parsed::Territory(c, ..) => !refs.exists(c),
+            Parsed::Territory(.., new) => *new,
             Parsed::Household(h) => h.id.is_none(),
             Parsed::Member(m) => m.id.is_none(),
             Parsed::Pairing(p) => p.id.is_none(),
@@ -350,7 +351,8 @@ fn parse_territory(
             ));
         }
     }
-    Ok(Parsed::Territory(code, name, name_bo))
+    let new = !refs.exists(&code);
+    Ok(Parsed::Territory(code, name, name_bo, new))
 }
 
 fn parse_household(
@@ -757,11 +759,6 @@ pub async fn import_file(
     let mut report = ImportReport::new(name, kind);
     let specs = columns(kind);
     let mut refs = Refs::load(db, kind).await?;
-    let stored_codes: HashSet<String> = if kind == Kind::Territory {
-        refs.levels.keys().cloned().collect()
-    } else {
-        HashSet::new()
-    };
 
     // Pass 1: check every row, write nothing.
     let mut rows = sheet::open(path.to_owned(), format).await?;
@@ -798,10 +795,10 @@ pub async fn import_file(
         return Ok(report);
     }
 
-    // Pass 2: write the rows that passed, in batches.
+    // Pass 2: write the rows that passed, in batches (from the stored nodes again: a node the
+    // file creates is known once its row is read, so its children find it).
     if kind == Kind::Territory {
-        // Nodes created by this file count as new only once.
-        refs.levels.retain(|k, _| stored_codes.contains(k));
+        refs.levels = db.territory_levels().await?;
     }
     let meta = ChangeMeta {
         at,
@@ -816,14 +813,21 @@ pub async fn import_file(
             continue;
         }
         match parse_row(kind, &refs, op, &header, &cells) {
-            Ok(p) => batch.push((line, p)),
+            Ok(p) => {
+                if let Parsed::Territory(code, ..) = &p {
+                    refs.levels
+                        .entry(code.to_string())
+                        .or_insert_with(|| code.level().as_str().to_owned());
+                }
+                batch.push((line, p));
+            }
             Err(r) => report.reject(rejection(name, line, r)),
         }
-        if batch.len() >= BATCH && !flush(db, &meta, &refs, &mut batch, &mut report, opts).await? {
+        if batch.len() >= BATCH && !flush(db, &meta, &mut batch, &mut report, opts).await? {
             break;
         }
     }
-    flush(db, &meta, &refs, &mut batch, &mut report, opts).await?;
+    flush(db, &meta, &mut batch, &mut report, opts).await?;
     report.committed = report.imported > 0 || report.rejected_count == 0;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -834,7 +838,6 @@ pub async fn import_file(
 async fn flush(
     db: &Db,
     meta: &ChangeMeta,
-    refs: &Refs,
     batch: &mut Vec<(u64, Parsed)>,
     report: &mut ImportReport,
     opts: ImportOptions,
@@ -846,7 +849,7 @@ async fn flush(
     match write(db, meta, &rows).await? {
         Ok(()) => {
             for (_, p) in &rows {
-                if p.is_new(refs) {
+                if p.is_new() {
                     report.created += 1;
                 } else {
                     report.updated += 1;
@@ -855,11 +858,11 @@ async fn flush(
             report.imported += rows.len() as u64;
             Ok(true)
         }
-        Err(refusal) if opts.partial && rows.len() > 1 => {
+        Err(_) if opts.partial && rows.len() > 1 => {
             // Find the rows at fault one by one; write the others.
             for one in rows {
                 let line = one.0;
-                let is_new = one.1.is_new(refs);
+                let is_new = one.1.is_new();
                 match write(db, meta, std::slice::from_ref(&one)).await? {
                     Ok(()) => {
                         report.imported += 1;
@@ -872,7 +875,6 @@ async fn flush(
                     Err(r) => report.reject(refusal_rejection(&report.file, line, r)),
                 }
             }
-            let _ = refusal;
             Ok(true)
         }
         Err(refusal) => {
@@ -906,7 +908,7 @@ async fn write(
             let nodes = rows
                 .iter()
                 .filter_map(|(_, p)| match p {
-                    Parsed::Territory(c, n, b) => Some((c.clone(), n.clone(), b.clone())),
+                    Parsed::Territory(c, n, b, _) => Some((c.clone(), n.clone(), b.clone())),
                     _ => None,
                 })
                 .collect();

@@ -1008,6 +1008,32 @@ async fn households_and_pairings_round_trip_through_spreadsheets() {
         .await
         .json();
     assert_eq!(after["end_date"], "2025-12-31");
+    // New grids and groups come in by the territory sheet, parents before children; a Tibetan
+    // name must be Tibetan script.
+    let grid = format!("{village}099");
+    let text = format!(
+        "区划代码,名称,藏文名称\n{grid},新网格,\n{grid}001,新网格第1联防组,སྡེ་ཚན།\n{grid}002,新网格第2联防组,Group 2\n"
+    );
+    let r = app
+        .upload(
+            "/api/v1/import/territory?partial=true",
+            "text/csv",
+            text.into_bytes(),
+            &admin,
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let v = r.json();
+    assert_eq!(v["files"][0]["created"], 2, "{v}");
+    assert_eq!(v["files"][0]["rejected"][0]["reason"], "not_tibetan");
+    let node = app.territory(&admin, &grid).await;
+    assert_eq!(children(&node), [format!("{grid}001")]);
+    assert_eq!(
+        app.territory(&admin, village).await["counts"]["grids"]
+            .as_i64()
+            .unwrap(),
+        children(&app.territory(&admin, village).await).len() as i64
+    );
     // Territory, members and cases export too.
     for kind in ["territory", "members", "cases"] {
         app.get(
