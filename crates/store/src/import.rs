@@ -173,7 +173,9 @@ impl Db {
                     sep.push_bind(id.clone());
                 }
                 qb.push(")");
-                for r in qb.build().fetch_all(pool).await? {
+                // Planned afresh each time: a plan cached while the table was small would go on
+                // scanning it whole as it grows.
+                for r in qb.build().persistent(false).fetch_all(pool).await? {
                     out.insert(r.try_get::<String, _>("source_id")?);
                 }
             });
@@ -220,7 +222,7 @@ impl Db {
                         sep.push_bind((*id).to_owned());
                     }
                     qb.push(")");
-                    for r in qb.build().fetch_all(&mut **tx).await? {
+                    for r in qb.build().persistent(false).fetch_all(&mut **tx).await? {
                         seen.insert((source.to_owned(), r.try_get::<String, _>("source_id")?));
                     }
                 }

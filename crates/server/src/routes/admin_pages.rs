@@ -1383,7 +1383,10 @@ fn household_values(h: &org::HouseholdDetail) -> Values {
     v
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a form page needs its record, the values to show, the outcome and the notice"
+)]
 async fn household_form(
     state: &AppState,
     ctx: &PageCtx,
@@ -1633,7 +1636,10 @@ async fn target_place(
     Some((place, name))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a form page needs its record, the values to show, the outcome and the notice"
+)]
 async fn pairing_form(
     state: &AppState,
     ctx: &PageCtx,
@@ -1947,7 +1953,10 @@ async fn member_page(
     result.unwrap_or_else(|e| ctx.error(e))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a form page needs its record, the values to show, the outcome and the notice"
+)]
 async fn member_form(
     state: &AppState,
     ctx: &PageCtx,
@@ -2119,7 +2128,10 @@ async fn place_page(
     result.unwrap_or_else(|e| ctx.error(e))
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "a form page needs its record, the values to show, the outcome and the notice"
+)]
 async fn place_form(
     state: &AppState,
     ctx: &PageCtx,

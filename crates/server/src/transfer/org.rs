@@ -745,6 +745,10 @@ fn rejection(file: &str, line: u64, r: Refused) -> Rejection {
 }
 
 /// Import one file of `kind` (not cases) as `op`. `name` is how the report names the file.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the database, who, what, the file with its format and name, how, and when"
+)]
 pub async fn import_file(
     db: &Db,
     op: &Operator,

@@ -42,15 +42,15 @@ static ORG_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// An [`App`] on the organisation's database, holding the module's lock; the last one dropped
 /// removes the database.
-struct OrgApp(
-    App,
-    #[allow(dead_code)] tokio::sync::MutexGuard<'static, ()>,
-);
+struct OrgApp {
+    app: App,
+    _lock: tokio::sync::MutexGuard<'static, ()>,
+}
 
 impl std::ops::Deref for OrgApp {
     type Target = App;
     fn deref(&self) -> &App {
-        &self.0
+        &self.app
     }
 }
 
@@ -74,13 +74,13 @@ async fn org_app() -> OrgApp {
         .expect("connect");
     let state = AppState::new(db, Arc::new(SystemClock), Settings::default());
     server::actions::rules::load(&state).await.expect("rules");
-    OrgApp(
-        App {
+    OrgApp {
+        app: App {
             router: server::router(state.clone()),
             state,
         },
-        guard,
-    )
+        _lock: guard,
+    }
 }
 
 impl App {
