@@ -75,7 +75,7 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
             format!("{} is not a birth date", &body[6..14]),
         ));
     }
-    if last.chars().next() != Some(expected) {
+    if !last.starts_with(expected) {
         return Err(OrgError::new(
             field,
             "bad_check_digit",

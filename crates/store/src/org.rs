@@ -1668,7 +1668,9 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<crate::territory::TerritoryRecord>> {
         let (lo, hi) = subtree_range(within);
-        let rows: Vec<(String, String, Option<String>, String, Option<String>)> = on_read!(self, pool => {
+        /// (code, level, parent, name, name_bo)
+        type NodeRow = (String, String, Option<String>, String, Option<String>);
+        let rows: Vec<NodeRow> = on_read!(self, pool => {
             sqlx::query(
                 "SELECT code, level, parent, name, name_bo FROM territories WHERE code >= $1 AND code < $2 \
                  AND code > $3 ORDER BY code LIMIT $4",

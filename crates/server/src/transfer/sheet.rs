@@ -338,7 +338,7 @@ impl From<Option<f64>> for Cell {
 
 /// A spreadsheet being written row by row.
 pub enum SheetWriter {
-    Csv(csv::Writer<Box<dyn Write + Send>>),
+    Csv(Box<csv::Writer<Box<dyn Write + Send>>>),
     Xlsx {
         book: Box<rust_xlsxwriter::Workbook>,
         row: u32,
@@ -368,7 +368,7 @@ impl SheetWriter {
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(columns.iter().map(|c| c.header))
                     .map_err(|e| SheetError::Write(e.to_string()))?;
-                Ok(SheetWriter::Csv(w))
+                Ok(SheetWriter::Csv(Box::new(w)))
             }
             Format::Xlsx => {
                 let mut book = rust_xlsxwriter::Workbook::new();
