@@ -296,8 +296,8 @@ pub struct HouseholdDetail {
     pub masked: bool,
 }
 
-pub fn household_detail(role: Role, h: HouseholdRecord) -> HouseholdDetail {
-    let masked = !role.sees_personal_data();
+/// A household with its personal data masked or not.
+pub fn household_detail(masked: bool, h: HouseholdRecord) -> HouseholdDetail {
     HouseholdDetail {
         id: h.id,
         grid: h.grid,
@@ -463,7 +463,7 @@ pub async fn household(
     if caller.role().sees_personal_data() {
         audit_reveal(state, caller, "household", id.to_string(), &h.grid, via).await;
     }
-    Ok(household_detail(caller.role(), h))
+    Ok(household_detail(!caller.role().sees_personal_data(), h))
 }
 
 /// Households of a node by id after `after`, masked for everyone: a list never discloses;
@@ -479,7 +479,7 @@ pub async fn households(
         .households_page(at.code(), after, limit)
         .await?
         .into_iter()
-        .map(|h| household_detail(Role::Leader, h))
+        .map(|h| household_detail(true, h))
         .collect())
 }
 
@@ -507,7 +507,7 @@ pub async fn save_household(
         .into_iter()
         .next()
         .ok_or_else(|| AppError::Internal("no household saved".into()))?;
-    Ok(household_detail(caller.role(), h))
+    Ok(household_detail(!caller.role().sees_personal_data(), h))
 }
 
 // ---------------------------------------------------------------------------------------------
