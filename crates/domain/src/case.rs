@@ -22,6 +22,7 @@ mod access;
 mod code;
 mod counters;
 mod engine;
+mod import;
 pub mod mediation;
 
 #[cfg(test)]
@@ -42,6 +43,7 @@ pub use engine::{
     By, Change, Command, Event, MAX_EXTENSION_DAYS, MAX_REOPENS, MAX_TEXT_CHARS, NewCase, Policy,
     ReplayError, SimplePolicy, apply, decide, decide_by_reporter, decide_by_system, replay,
 };
+pub use import::{ImportError, ImportOutcome, ImportedCase, imported_history};
 pub use kinds::{
     Action, Channel, HandleResult, Satisfaction, Status, Step, SuperviseLevel, Urgency,
 };

@@ -35,6 +35,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             result
         }
+        Command::Import(args) => {
+            let db = open(&cli.global).await?;
+            crate::transfer::command::run_import(db, args).await
+        }
+        Command::Export(args) => {
+            let db = open(&cli.global).await?;
+            crate::transfer::command::run_export(db, args).await
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;

@@ -91,6 +91,11 @@ pub enum Command {
     Restore(BackupArgs),
     /// Run a benchmark on a fresh database (`intake`, `route`); figures as JSON lines on stdout.
     Bench(crate::bench::BenchArgs),
+    /// Import territory, households, members, pairings (CSV or .xlsx), or a legacy case history
+    /// through a column mapping.
+    Import(crate::transfer::command::ImportArgs),
+    /// Export a subtree's territory, households, members, pairings or cases (.xlsx or CSV).
+    Export(crate::transfer::command::ExportArgs),
 }
 
 #[derive(Debug, Clone, Args)]

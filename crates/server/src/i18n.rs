@@ -71,7 +71,7 @@ macro_rules! area {
 }
 
 /// Every area's files, in the order of [`LANGS`].
-const SOURCES: &[[&str; 3]] = &[area!("core"), area!("resident")];
+const SOURCES: &[[&str; 3]] = &[area!("core"), area!("resident"), area!("org")];
 
 /// The languages with their tags, in the order of each [`SOURCES`] entry.
 const LANGS: [(Lang, &str); 3] = [(Lang::Zh, "zh-CN"), (Lang::Bo, "bo"), (Lang::En, "en")];

@@ -18,6 +18,7 @@ pub mod routes;
 pub mod search_index;
 pub mod state;
 pub mod telemetry;
+pub mod transfer;
 
 pub use routes::router;
 pub use state::AppState;

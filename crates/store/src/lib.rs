@@ -16,7 +16,9 @@ pub mod bulk;
 #[macro_use]
 pub mod cases;
 pub mod error;
+pub mod import;
 pub mod migrate;
+pub mod org;
 pub mod people;
 pub mod public;
 pub mod territory;

@@ -1210,3 +1210,546 @@ mod backup {
         .await;
     }
 }
+
+/// The organisation: coverage recounted from the raw rows of the small demo, writes with their
+/// history and counts, and imported legacy cases written once.
+mod org {
+    use std::collections::HashSet;
+
+    use chrono::NaiveDate;
+    use domain::coverage::CoverageKind;
+    use domain::demo::{DemoData, Scale};
+    use domain::people::{Force, Gender, PairingKind, PairingSubject, PairingTarget};
+    use domain::{Level, TerritoryCode};
+    use store::Db;
+    use store::org::{ChangeMeta, HouseholdWrite, MemberWrite, PairingWrite};
+    use store::territory::TerritoryRecord;
+
+    use super::{code, seed, with_db};
+
+    async fn load_small(db: &Db) -> DemoData {
+        let data = domain::demo::generate(Scale::Small);
+        let nodes = data
+            .nodes
+            .iter()
+            .map(|n| TerritoryRecord {
+                code: n.code.clone(),
+                parent: n.parent(),
+                level: n.level(),
+                name: n.name.clone(),
+                name_bo: n.name_bo.clone(),
+                geometry: None,
+                geometry_source: None,
+                center: None,
+            })
+            .collect();
+        db.insert_territories(nodes).await.unwrap();
+        db.insert_units(&data.units).await.unwrap();
+        db.insert_members(&data.members).await.unwrap();
+        db.insert_households(&data.households).await.unwrap();
+        db.insert_group_heads(&data.group_heads).await.unwrap();
+        db.insert_monasteries(&data.monasteries).await.unwrap();
+        db.insert_enterprises(&data.enterprises).await.unwrap();
+        db.insert_pairings(&data.pairings).await.unwrap();
+        db.recompute_counts().await.unwrap();
+        data
+    }
+
+    /// The five coverages of `at` on `day`, recounted from the generator's rows: (covered ids,
+    /// all ids) per coverage.
+    fn recount(
+        d: &DemoData,
+        at: &TerritoryCode,
+        day: NaiveDate,
+    ) -> Vec<(CoverageKind, HashSet<String>, HashSet<String>)> {
+        let in_force = |p: &&domain::people::Pairing| domain::org::in_force(p.start, p.end, day);
+        let paired = |kind: PairingKind, member_only: bool| -> HashSet<String> {
+            d.pairings
+                .iter()
+                .filter(in_force)
+                .filter(|p| p.kind == kind)
+                .filter(|p| !member_only || matches!(p.subject, PairingSubject::Member(_)))
+                .map(|p| match &p.target {
+                    PairingTarget::Territory(c) => c.to_string(),
+                    PairingTarget::Household(h) => h.to_string(),
+                    PairingTarget::Monastery(m) => m.to_string(),
+                    PairingTarget::Enterprise(e) => e.to_string(),
+                })
+                .collect()
+        };
+        let heads: HashSet<&TerritoryCode> = d.group_heads.iter().map(|(g, _)| g).collect();
+        let households: Vec<_> = d.households.iter().filter(|h| at.covers(&h.grid)).collect();
+        let all = |ids: Vec<String>| -> HashSet<String> { ids.into_iter().collect() };
+        let mut out = Vec::new();
+        out.push((
+            CoverageKind::HouseholdsInGroups,
+            all(households
+                .iter()
+                .filter(|h| h.group.as_ref().is_some_and(|g| heads.contains(g)))
+                .map(|h| h.id.to_string())
+                .collect()),
+            all(households.iter().map(|h| h.id.to_string()).collect()),
+        ));
+        let p = paired(PairingKind::Monastery, true);
+        let ms: Vec<String> = d
+            .monasteries
+            .iter()
+            .filter(|m| at.covers(&m.territory))
+            .map(|m| m.id.to_string())
+            .collect();
+        out.push((
+            CoverageKind::MonasteriesPaired,
+            all(ms.iter().filter(|m| p.contains(*m)).cloned().collect()),
+            all(ms),
+        ));
+        let p = paired(PairingKind::Enterprise, true);
+        let es: Vec<String> = d
+            .enterprises
+            .iter()
+            .filter(|e| at.covers(&e.territory))
+            .map(|e| e.id.to_string())
+            .collect();
+        out.push((
+            CoverageKind::EnterprisesPaired,
+            all(es.iter().filter(|e| p.contains(*e)).cloned().collect()),
+            all(es),
+        ));
+        let p = paired(PairingKind::Care, false);
+        let cs: Vec<String> = households
+            .iter()
+            .filter(|h| h.care)
+            .map(|h| h.id.to_string())
+            .collect();
+        out.push((
+            CoverageKind::CareHouseholdsPaired,
+            all(cs.iter().filter(|c| p.contains(*c)).cloned().collect()),
+            all(cs),
+        ));
+        let p = paired(PairingKind::DepartmentVillage, false);
+        let vs: Vec<String> = d
+            .nodes
+            .iter()
+            .filter(|n| n.level() == Level::Village && at.covers(&n.code))
+            .map(|n| n.code.to_string())
+            .collect();
+        out.push((
+            CoverageKind::VillagesPaired,
+            all(vs.iter().filter(|v| p.contains(*v)).cloned().collect()),
+            all(vs),
+        ));
+        out
+    }
+
+    #[tokio::test]
+    async fn coverage_of_xiahe_agrees_with_a_recount_of_the_raw_rows() {
+        with_db("store_coverage", |db| async move {
+            let data = load_small(&db).await;
+            let day = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+            for at in ["623027", "623027202", "623027202201", "623000"] {
+                let at = code(at);
+                let c = db.coverage(&at, day).await.unwrap();
+                let figures = [
+                    c.households_in_groups,
+                    c.monasteries_paired,
+                    c.enterprises_paired,
+                    c.care_households_paired,
+                    c.villages_paired,
+                ];
+                for (i, (kind, covered, total)) in recount(&data, &at, day).into_iter().enumerate()
+                {
+                    assert_eq!(
+                        figures[i],
+                        (covered.len() as i64, total.len() as i64),
+                        "{} of {at}",
+                        kind.as_str()
+                    );
+                    let gaps: HashSet<String> = db
+                        .coverage_gaps(&at, day, kind, "", 1_000_000)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|g| g.id)
+                        .collect();
+                    let expected: HashSet<String> = total.difference(&covered).cloned().collect();
+                    assert_eq!(gaps, expected, "gaps of {} in {at}", kind.as_str());
+                }
+            }
+            // The county has gaps of every designed kind, so the figures are not trivially 100%.
+            let c = db.coverage(&code("623027"), day).await.unwrap();
+            assert!(c.households_in_groups.0 < c.households_in_groups.1);
+            assert!(c.monasteries_paired.0 < c.monasteries_paired.1);
+            assert!(c.villages_paired.1 > 0);
+            // Keyset paging of gaps returns them all, once.
+            let mut after = String::new();
+            let mut paged = Vec::new();
+            loop {
+                let page = db
+                    .coverage_gaps(
+                        &code("623027"),
+                        day,
+                        CoverageKind::HouseholdsInGroups,
+                        &after,
+                        7,
+                    )
+                    .await
+                    .unwrap();
+                paged.extend(page.iter().map(|g| g.id.clone()));
+                match page.last() {
+                    Some(g) if page.len() == 7 => after = g.id.clone(),
+                    _ => break,
+                }
+            }
+            assert_eq!(
+                paged.len() as i64,
+                c.households_in_groups.1 - c.households_in_groups.0
+            );
+        })
+        .await;
+    }
+
+    fn meta() -> ChangeMeta {
+        ChangeMeta {
+            at: chrono::Utc::now(),
+            account: None,
+            via: "api",
+        }
+    }
+
+    fn household(id: Option<i64>, group: Option<&str>, id_number: &str) -> HouseholdWrite {
+        HouseholdWrite {
+            id,
+            grid: code("623027202201001"),
+            group: group.map(code),
+            head_name: "卓玛".into(),
+            address: "夏河县达麦乡达麦村99号".into(),
+            phone: "13900000099".into(),
+            id_number: id_number.into(),
+            resident_count: 3,
+            care: true,
+            location: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn households_keep_unique_id_numbers_counts_and_history() {
+        with_db("store_org_households", |db| async move {
+            seed(&db).await;
+            db.recompute_counts().await.unwrap();
+            let before = db
+                .territory_counts(&code("623027202201001001"))
+                .await
+                .unwrap();
+            let saved = db
+                .save_households(
+                    &meta(),
+                    vec![household(
+                        None,
+                        Some("623027202201001001"),
+                        "11010519491231002X",
+                    )],
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(saved[0].id, 26, "new ids follow the stored ones");
+            let after = db
+                .territory_counts(&code("623027202201001001"))
+                .await
+                .unwrap();
+            assert_eq!(after.households, before.households + 1);
+            assert_eq!(
+                db.territory_counts(&code("623000"))
+                    .await
+                    .unwrap()
+                    .households,
+                26
+            );
+            // The same ID number on another household is a conflict, and nothing is written.
+            let dup = db
+                .save_households(&meta(), vec![household(None, None, "11010519491231002X")])
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(dup.reason, "duplicate_id_number");
+            assert!(dup.conflict);
+            assert_eq!(
+                db.territory_counts(&code("623000"))
+                    .await
+                    .unwrap()
+                    .households,
+                26
+            );
+            // A group that does not exist is refused.
+            let bad = db
+                .save_households(
+                    &meta(),
+                    vec![household(
+                        Some(26),
+                        Some("623027202201001999"),
+                        "11010519491231002X",
+                    )],
+                )
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(bad.reason, "unknown_code");
+            // Moving out of the group (same grid): the group's count drops, the grid's stays.
+            let grid_before = db.territory_counts(&code("623027202201001")).await.unwrap();
+            db.save_households(
+                &meta(),
+                vec![household(Some(26), None, "11010519491231002X")],
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            assert_eq!(
+                db.territory_counts(&code("623027202201001001"))
+                    .await
+                    .unwrap()
+                    .households,
+                before.households
+            );
+            assert_eq!(
+                db.territory_counts(&code("623027202201001")).await.unwrap(),
+                grid_before
+            );
+            let history = db.changes_of("household", "26", 10).await.unwrap();
+            assert_eq!(history.len(), 2);
+            assert_eq!(history[0].action, "update");
+            assert!(
+                history[0]
+                    .before
+                    .as_deref()
+                    .unwrap()
+                    .contains("623027202201001001")
+            );
+            assert_eq!(history[1].action, "create");
+            let within = db.changes_within(&code("623027202"), 0, 10).await.unwrap();
+            assert_eq!(within.len(), 2);
+            assert!(
+                db.changes_within(&code("623026"), 0, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn members_and_pairings_are_checked_and_kept_with_history() {
+        with_db("store_org_pairings", |db| async move {
+            seed(&db).await;
+            let m = db
+                .save_members(
+                    &meta(),
+                    vec![MemberWrite {
+                        id: None,
+                        name: "旦正".into(),
+                        gender: Gender::Male,
+                        phone: "13900000100".into(),
+                        forces: vec![Force::Cadres, Force::Militia],
+                        unit: "623027-police".into(),
+                        territory: code("623027202"),
+                        title: "包村干部".into(),
+                    }],
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(m[0].id, 2);
+            assert_eq!(m[0].unit_name, "夏河县公安局");
+            let start = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+            let pairing = |id, end| PairingWrite {
+                id,
+                kind: PairingKind::Care,
+                subject: PairingSubject::Member(2),
+                target: PairingTarget::Household(5),
+                start,
+                end,
+            };
+            let ids = db
+                .save_pairings(&meta(), vec![pairing(None, None)])
+                .await
+                .unwrap()
+                .unwrap();
+            let p = db.pairing(ids[0]).await.unwrap().unwrap();
+            assert_eq!(p.member_name.as_deref(), Some("旦正"));
+            assert_eq!(p.target_territory, "623027202201001001");
+            let day = NaiveDate::from_ymd_opt(2025, 6, 1).unwrap();
+            let c = db.coverage(&code("623027202"), day).await.unwrap();
+            assert_eq!(c.care_households_paired, (1, 5));
+            // Ending it keeps it (history) and takes it out of the coverage.
+            db.save_pairings(&meta(), vec![pairing(Some(ids[0]), Some(start))])
+                .await
+                .unwrap()
+                .unwrap();
+            let c = db.coverage(&code("623027202"), day).await.unwrap();
+            assert_eq!(c.care_households_paired, (0, 5));
+            // A target that does not exist is refused.
+            let mut bad = pairing(None, None);
+            bad.target = PairingTarget::Household(999);
+            let r = db
+                .save_pairings(&meta(), vec![bad])
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(r.reason, "unknown_target");
+            let listed = db
+                .pairings_page(&code("623027202201"), 0, 10)
+                .await
+                .unwrap();
+            assert_eq!(listed.len(), 1);
+            db.delete_pairing(&meta(), ids[0]).await.unwrap().unwrap();
+            assert!(db.pairing(ids[0]).await.unwrap().is_none());
+            let h = db
+                .changes_of("pairing", &ids[0].to_string(), 10)
+                .await
+                .unwrap();
+            let actions: Vec<&str> = h.iter().map(|c| c.action.as_str()).collect();
+            assert_eq!(actions, ["delete", "update", "create"]);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn imported_cases_are_written_once_with_their_history() {
+        use chrono::TimeZone;
+        use domain::case::{
+            CaseCode, Channel, HandleResult, ImportOutcome, ImportedCase, NewCase, SimplePolicy,
+            Urgency, imported_history,
+        };
+        use store::cases::{CaseRecord, EventRecord};
+        use store::import::{CaseSource, ImportedCaseWrite};
+        with_db("store_import", |db| async move {
+            seed(&db).await;
+            let created = chrono::Utc
+                .with_ymd_and_hms(2015, 1, 5, 17, 40, 41)
+                .unwrap();
+            let write = |id: i64, source_id: &str, closed: bool| {
+                let imported = ImportedCase {
+                    new: NewCase {
+                        id,
+                        code: CaseCode::for_instant(created, id as u32).unwrap(),
+                        category: "management.environment.garbage".into(),
+                        territory: code("623027"),
+                        centre: code("623027"),
+                        urgency: Urgency::Normal,
+                        channel: Channel::LegacyImport,
+                    },
+                    created_at: created,
+                    outcome: if closed {
+                        ImportOutcome::Closed {
+                            at: created + chrono::Duration::days(1),
+                            result: HandleResult::Solved,
+                            text: "done".into(),
+                        }
+                    } else {
+                        ImportOutcome::Accepted
+                    },
+                };
+                let (case, events) = imported_history(&imported, &SimplePolicy::default()).unwrap();
+                ImportedCaseWrite {
+                    record: CaseRecord {
+                        id,
+                        code: case.code.as_str().into(),
+                        status: case.status.as_str().into(),
+                        category: case.category.clone(),
+                        territory: case.territory.to_string(),
+                        centre: case.centre.to_string(),
+                        handling_unit: case.handling_unit.clone(),
+                        handling_level: case.handling_level.as_str().into(),
+                        urgency: "normal".into(),
+                        channel: "legacy_import".into(),
+                        title: None,
+                        description: "Abandoned Bicycle".into(),
+                        lng: None,
+                        lat: None,
+                        reporter_name: None,
+                        reporter_phone: None,
+                        reporter_account: None,
+                        routed_unit: None,
+                        routing_reason: None,
+                        idempotency_key: Some(format!("import:t:{source_id}")),
+                        created_at: case.created_at,
+                        updated_at: case.updated_at,
+                        step: case.step.map(|s| s.as_str().into()),
+                        step_started_at: case.step_started_at,
+                        deadline: case.deadline,
+                        version: i64::from(case.version),
+                        state: serde_json::to_string(&case).unwrap(),
+                    },
+                    events: events
+                        .iter()
+                        .map(|e| EventRecord {
+                            case_id: e.case_id,
+                            seq: i64::from(e.seq),
+                            at: e.at,
+                            action: e.action().into(),
+                            by_account: None,
+                            by_role: None,
+                            by_level: None,
+                            from_status: e.from_status.map(|s| s.as_str().into()),
+                            to_status: e.to_status.as_str().into(),
+                            body: serde_json::to_string(e).unwrap(),
+                        })
+                        .collect(),
+                    counters: vec![],
+                    timers: vec![],
+                    source: CaseSource {
+                        source: "t".into(),
+                        source_id: source_id.into(),
+                        file: "a.csv".into(),
+                        line: id + 1,
+                        source_type: Some("Abandoned Bicycle".into()),
+                        source_status: Some(if closed { "Closed" } else { "Open" }.into()),
+                        source_area: None,
+                        source_lng: Some(-71.0867),
+                        source_lat: Some(42.3504),
+                    },
+                }
+            };
+            let now = chrono::Utc::now();
+            let first = db
+                .insert_imported_cases(vec![write(1, "A", true), write(2, "B", false)], now)
+                .await
+                .unwrap();
+            assert_eq!((first.inserted, first.already), (2, 0));
+            // Again, with one new record and one twice in the batch: only the new one is written.
+            let again = db
+                .insert_imported_cases(
+                    vec![
+                        write(3, "A", true),
+                        write(4, "C", true),
+                        write(5, "C", true),
+                    ],
+                    now,
+                )
+                .await
+                .unwrap();
+            assert_eq!((again.inserted, again.already), (1, 2));
+            assert_eq!(db.imported_count("t").await.unwrap(), 3);
+            let seen = db
+                .imported_source_ids("t", &["A".into(), "Z".into()])
+                .await
+                .unwrap();
+            assert_eq!(seen, ["A".to_owned()].into_iter().collect());
+            let events = db.case_events(1).await.unwrap();
+            let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+            assert_eq!(
+                actions,
+                ["create", "accept", "report_handled", "verify", "close"]
+            );
+            let closed = db.case_by_id(1).await.unwrap().unwrap();
+            assert_eq!(closed.status, "closed");
+            assert_eq!(closed.updated_at, created + chrono::Duration::days(1));
+            assert_eq!(db.case_by_id(2).await.unwrap().unwrap().status, "accepted");
+            let src = db.case_source(1).await.unwrap().unwrap();
+            assert_eq!((src.source_id.as_str(), src.line), ("A", 2));
+            assert_eq!(db.search_backlog_len().await.unwrap(), 3);
+            let page = db.cases_page("623027", 0, 10).await.unwrap();
+            assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 4]);
+        })
+        .await;
+    }
+}

@@ -860,7 +860,7 @@ fn target_status(case: &Case, change: &Change) -> Status {
 }
 
 /// Builds the event and fixes the deadline it leaves running.
-fn finish(
+pub(super) fn finish(
     case: &Case,
     change: Change,
     by: Option<By>,

@@ -149,6 +149,8 @@ named_enum! {
         Open311 = "open311", "Open311";
         /// Imported from a legacy system's CSV.
         CsvImport = "csv_import", "历史导入";
+        /// Imported from a legacy hotline or 311 system's history, with a column mapping.
+        LegacyImport = "legacy_import", "历史系统导入";
     }
 }
 

@@ -523,7 +523,7 @@ fn names_are_the_contract_names() {
     assert_eq!(
         channels.join(" "),
         "resident_page field_app hotline_12345 walk_in petition deputy_relay court_referral \
-         open311 csv_import"
+         open311 csv_import legacy_import"
     );
     fn serde_agrees<T>(all: &[T], name: fn(&T) -> &'static str, parse: fn(&str) -> Option<T>)
     where

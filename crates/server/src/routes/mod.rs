@@ -1,8 +1,10 @@
 //! The router: every door of Gesang and the layers around it.
 
+pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
+pub mod api_org;
 pub mod case_pages;
 pub mod extract;
 pub mod open311;
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_attachments::api_router())
         .merge(resident::api_router())
         .merge(open311::api_router())
+        .merge(api_org::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

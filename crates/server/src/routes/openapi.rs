@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, open311, resident};
+use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,6 +38,35 @@ use crate::routes::{api, api_attachments, api_cases, open311, resident};
         // Open311 (issue 4): API keys for GeoReport v2 clients
         open311::create_key,
         open311::list_keys,
+        // org: the "8+" organisation, the five coverages, import and export
+        api_org::get_coverage,
+        api_org::get_coverage_gaps,
+        api_org::export_coverage_gaps,
+        api_org::export_kind,
+        api_org::import_kind,
+        api_org::list_households,
+        api_org::get_household,
+        api_org::create_household,
+        api_org::update_household,
+        api_org::list_members,
+        api_org::get_member,
+        api_org::create_member,
+        api_org::update_member,
+        api_org::create_unit,
+        api_org::rename_unit,
+        api_org::list_groups,
+        api_org::create_group,
+        api_org::set_group_head,
+        api_org::list_places,
+        api_org::get_place,
+        api_org::create_place,
+        api_org::update_place,
+        api_org::list_pairings,
+        api_org::get_pairing,
+        api_org::create_pairing,
+        api_org::update_pairing,
+        api_org::delete_pairing,
+        api_org::get_history,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -47,6 +76,7 @@ use crate::routes::{api, api_attachments, api_cases, open311, resident};
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
         (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
+        (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]
 pub struct ApiDoc;

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/account", get(account_page))
         .route("/account/password", post(change_password))
         .merge(super::case_pages::router())
+        .merge(super::admin_pages::router())
         .route("/static/app.css", get(stylesheet))
         .fallback(not_found_page)
 }
@@ -87,6 +88,7 @@ impl PageCtx {
                 scope: c.principal.scope.to_string(),
                 csrf: c.csrf_token.clone(),
                 staff: c.principal.role != domain::account::Role::HouseholdHead,
+                manages: crate::actions::org::manages(c.principal.role),
             }),
         }
     }
@@ -184,6 +186,8 @@ pub struct UserChip {
     pub csrf: String,
     /// Works cases (every role but household heads): the nav shows the case queue.
     pub staff: bool,
+    /// Manages the organisation data (administrators, centre operators): the nav shows /admin.
+    pub manages: bool,
 }
 
 /// Every translated string the templates use, resolved once per page.
@@ -196,6 +200,7 @@ const LABEL_KEYS: &[&str] = &[
     "nav-territory",
     "nav-people",
     "nav-cases",
+    "org-nav-admin",
     "nav-login",
     "nav-logout",
     "nav-account",

@@ -76,6 +76,7 @@ mod cases;
 mod cluster;
 mod crash;
 mod open311;
+mod org;
 mod resident;
 mod spine;
 
@@ -86,6 +87,7 @@ const MODULES: &[&str] = &[
     include_str!("attachments.rs"),
     include_str!("resident.rs"),
     include_str!("open311.rs"),
+    include_str!("org.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).

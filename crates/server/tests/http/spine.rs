@@ -775,6 +775,43 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
     ),
     ("/api/v1/people", "/api/v1/people?q=%E6%89%8D&territory={c}"),
     ("/api/v1/cases", "/api/v1/cases?territory={c}&limit=3"),
+    // org: coverage, management lists, history and exports
+    (
+        "/api/v1/coverage",
+        "/api/v1/coverage?territory={c}&gap_limit=3",
+    ),
+    (
+        "/api/v1/coverage/gaps",
+        "/api/v1/coverage/gaps?territory={c}&kind=households_in_groups&limit=3",
+    ),
+    (
+        "/api/v1/coverage/export",
+        "/api/v1/coverage/export?territory={c}&format=csv",
+    ),
+    (
+        "/api/v1/export/{kind}",
+        "/api/v1/export/territory?territory={c}&format=csv",
+    ),
+    (
+        "/api/v1/org/households",
+        "/api/v1/org/households?territory={c}&limit=3",
+    ),
+    (
+        "/api/v1/org/members",
+        "/api/v1/org/members?territory={c}&limit=3",
+    ),
+    (
+        "/api/v1/org/places/{kind}",
+        "/api/v1/org/places/monastery?territory={c}&limit=3",
+    ),
+    (
+        "/api/v1/org/pairings",
+        "/api/v1/org/pairings?territory={c}&limit=3",
+    ),
+    (
+        "/api/v1/org/history",
+        "/api/v1/org/history?territory={c}&limit=3",
+    ),
 ];
 
 /// Path `{code}` parameters that are not territory codes (none yet).
