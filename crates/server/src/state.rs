@@ -39,7 +39,8 @@ pub struct AppState {
     /// Grid outlines in an R-tree, built from the database on first use.
     pub grid_index: Arc<tokio::sync::OnceCell<domain::locate::GridIndex>>,
     /// Every unit by code, loaded on first use (routing and dispatch targets).
-    pub units: Arc<tokio::sync::OnceCell<std::collections::HashMap<String, domain::people::Unit>>>,
+    /// Reloaded after a unit is created or renamed ([`crate::actions::people::forget_units`]).
+    pub units: Arc<tokio::sync::RwLock<Option<crate::actions::people::UnitMap>>>,
     /// Calendar, time limits, categories and supervision thresholds.
     pub rules: Arc<tokio::sync::RwLock<domain::rules::Rules>>,
     /// The group-commit writer of new cases.
@@ -56,7 +57,7 @@ impl AppState {
         ));
         let intake = crate::intake::Intake::start(db.clone(), rules.clone(), clock.clone());
         AppState {
-            units: Arc::new(tokio::sync::OnceCell::new()),
+            units: Arc::new(tokio::sync::RwLock::new(None)),
             rules,
             intake,
             db,

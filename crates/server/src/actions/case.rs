@@ -225,7 +225,7 @@ pub async fn route_case(
         .clone();
     drop(rules);
     let units = crate::actions::people::unit_map(state).await?;
-    routing::route(&place, &category, input.urgency, &Units(units)).map_err(|e| match e {
+    routing::route(&place, &category, input.urgency, &Units(&units)).map_err(|e| match e {
         routing::RoutingError::OutsideTerritory => {
             AppError::unprocessable("location", "the location lies outside the prefecture")
         }

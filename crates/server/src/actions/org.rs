@@ -673,6 +673,8 @@ pub async fn save_unit(
         .save_unit(&meta(state, caller, via), &unit)
         .await?
         .map_err(refusal)?;
+    // Routing and dispatch know the new or renamed unit from the next request on.
+    crate::actions::people::forget_units(state).await;
     Ok(saved)
 }
 

@@ -169,16 +169,25 @@ pub async fn members_at(state: &AppState, at: &InScope, limit: i64) -> AppResult
 }
 
 /// Every unit by code, cached after the first call.
-pub async fn unit_map(
-    state: &AppState,
-) -> AppResult<&std::collections::HashMap<String, domain::people::Unit>> {
-    state
-        .units
-        .get_or_try_init(|| async {
-            let units = state.db.all_units().await?;
-            Ok::<_, crate::error::AppError>(
-                units.into_iter().map(|u| (u.code.clone(), u)).collect(),
-            )
-        })
-        .await
+/// Every unit by code, shared.
+pub type UnitMap = std::sync::Arc<std::collections::HashMap<String, domain::people::Unit>>;
+
+pub async fn unit_map(state: &AppState) -> AppResult<UnitMap> {
+    if let Some(map) = state.units.read().await.as_ref() {
+        return Ok(map.clone());
+    }
+    let mut slot = state.units.write().await;
+    if let Some(map) = slot.as_ref() {
+        return Ok(map.clone());
+    }
+    let units = state.db.all_units().await?;
+    let map = std::sync::Arc::new(units.into_iter().map(|u| (u.code.clone(), u)).collect());
+    *slot = Some(std::sync::Arc::clone(&map));
+    Ok(map)
+}
+
+/// Drop the cached units, so the next use reads them again (after a unit is created or
+/// renamed). Another server on the same database sees the change after its restart.
+pub async fn forget_units(state: &AppState) {
+    *state.units.write().await = None;
 }

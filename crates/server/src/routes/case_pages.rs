@@ -148,7 +148,7 @@ async fn category_names<'a>(
 struct Names<'a> {
     state: &'a AppState,
     caller: &'a Caller,
-    units: &'a HashMap<String, Unit>,
+    units: std::sync::Arc<HashMap<String, Unit>>,
     places: HashMap<String, String>,
 }
 
@@ -986,7 +986,7 @@ fn action_form(
     };
     let units = |except: Option<&str>| {
         let mut f = Field::new("to", ctx.t("field-to"), "units");
-        f.groups = dispatch_targets(ctx, names.units, &case.centre, except, &value("to"));
+        f.groups = dispatch_targets(ctx, &names.units, &case.centre, except, &value("to"));
         f
     };
     let mut note = None;

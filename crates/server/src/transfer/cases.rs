@@ -4,8 +4,8 @@
 //! Imported records become real cases: routed like live ones (by their position when it lies
 //! in one of our grids, else by the area the mapping names), their history made of the engine's
 //! own events at the source's times ([`domain::case::imported_history`]), written with their
-//! counters, search backlog and, for open cases, supervision timers, in batches of [`BATCH`]
-//! cases per transaction. A source record imported once is never imported twice.
+//! counters, search backlog and, for open cases, the supervision timers still ahead, in
+//! batches of [`BATCH`] cases per transaction. A source record imported once is never imported twice.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -138,7 +138,9 @@ fn beijing(t: DateTime<Utc>) -> String {
 /// Everything routing and the engine need, read once.
 struct Context<'a> {
     rules: Rules,
-    units: &'a std::collections::HashMap<String, domain::people::Unit>,
+    /// When the import runs: supervision timers already past by then are not written.
+    now: DateTime<Utc>,
+    units: crate::actions::people::UnitMap,
     grids: &'a domain::locate::GridIndex,
     op: &'a Operator,
 }
@@ -172,7 +174,7 @@ impl Context<'_> {
             Some((p, grid)) => (Place::Located(Some(grid)), Some(p)),
             None => (Place::Chosen(r.territory.clone()), None),
         };
-        let route = routing::route(&place, category, Urgency::Normal, &Units(self.units))
+        let route = routing::route(&place, category, Urgency::Normal, &Units(&self.units))
             .map_err(|e| ("unroutable", e.to_string()))?;
         if !self.op.covers(&route.territory) {
             return Err((
@@ -275,7 +277,13 @@ impl Context<'_> {
             state: serde_json::to_string(&case).map_err(|e| ("invalid_history", e.to_string()))?,
         };
         Ok(ImportedCaseWrite {
-            timers: timers(&self.rules, &case),
+            // A limit that lapsed in the legacy system is not a lapse of ours: the case shows
+            // red in the lists, but no automatic card is issued for it (an import of a year's
+            // open cases would otherwise issue tens of thousands at the next start).
+            timers: timers(&self.rules, &case)
+                .into_iter()
+                .filter(|t| t.due_at > self.now)
+                .collect(),
             record,
             events: records,
             counters,
@@ -329,6 +337,7 @@ pub async fn import_legacy(
     let levels = state.db.territory_levels().await?;
     let ctx = Context {
         rules: state.rules.read().await.clone(),
+        now: state.clock.now(),
         units: crate::actions::people::unit_map(state).await?,
         grids: crate::actions::territory::grid_index(state).await?,
         op,

@@ -1244,3 +1244,48 @@ async fn the_command_line_imports_a_boston_sample_and_households_and_exports() {
     store::testing::remove(t).await;
     drop(app);
 }
+
+#[tokio::test]
+async fn a_new_department_can_be_dispatched_to_at_once() {
+    let app = org_app().await;
+    let admin = app.token("admin").await;
+    let centre = app.token("center-623027202").await;
+    // A case first: routing reads (and caches) every unit.
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({
+                "category": "attention.security.theft",
+                "description": "水渠闸门被盗，需要水务站处理",
+                "territory": "623027202201001",
+            }),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.json()["centre"], "623027202", "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/cases/{id}/actions");
+    app.post_json(&path, &json!({"action": "accept"}), Some(&centre))
+        .await
+        .expect(StatusCode::OK);
+    // Then the department is created, and the case goes to it at once.
+    let r = app
+        .post_json(
+            "/api/v1/org/units",
+            &json!({"territory": "623027202", "slug": "water", "name": "达麦乡水务站"}),
+            Some(&admin),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    assert_eq!(r.json()["code"], "623027202-water");
+    let r = app
+        .post_json(
+            &path,
+            &json!({"action": "dispatch", "to": {"unit": "623027202-water"}}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.json()["handling_unit"], "623027202-water");
+}
