@@ -48,6 +48,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::RebuildStats => {
+            let db = open(&cli.global).await?;
+            let started = std::time::Instant::now();
+            let rows = db.rebuild_stats().await?;
+            db.close().await;
+            eprintln!(
+                "gesang rebuild-stats: {rows} rollup rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 

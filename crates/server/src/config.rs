@@ -84,6 +84,9 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Recompute the statistics rollups (GET /api/v1/stats) from the cases, work logs and
+    /// daily reports (after an upgrade, or to check them).
+    RebuildStats,
     /// Write a consistent copy of the database (either engine) into a new SQLite file, while
     /// it is in use.
     Backup(BackupArgs),

@@ -481,6 +481,10 @@ impl Db {
                 let counters = summed(fresh.iter().flat_map(|w| w.counters.iter().cloned()));
                 insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
                     UPSERT_COUNTERS);
+                // Statistics rollups (issue 5), in the same transaction.
+                rollups_in_tx!(tx, fresh.iter().flat_map(|w| {
+                    crate::stats::case_write_rollups(&w.record, &w.events, &w.counters)
+                }));
                 let timers: Vec<Vec<Value>> = fresh
                     .iter()
                     .flat_map(|w| w.timers.iter())
@@ -531,6 +535,8 @@ impl Db {
                     w.events.iter().map(EventRecord::values).collect(), "");
                 insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"],
                     summed(w.counters.iter().cloned()), UPSERT_COUNTERS);
+                // Statistics rollups (issue 5), in the same transaction.
+                rollups_in_tx!(tx, crate::stats::case_write_rollups(&w.record, &w.events, &w.counters));
                 sqlx::query("DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL")
                     .bind(r.id)
                     .execute(&mut **tx)

@@ -253,6 +253,10 @@ impl Db {
                 .collect();
             insert_chunked!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
                 " ON CONFLICT (unit, day, counter) DO UPDATE SET n = case_counters.n + excluded.n");
+            // Statistics rollups (issue 5), in the same transaction.
+            rollups_in_tx!(tx, fresh.iter().flat_map(|w| {
+                crate::stats::case_write_rollups(&w.record, &w.events, &w.counters)
+            }));
             insert_chunked!(tx, "case_timers", &["case_id", "kind", "version", "due_at"],
                 fresh.iter().flat_map(|w| w.timers.iter())
                     .map(|t| vec![t.case_id.into(), t.kind.clone().into(), t.version.into(), t.due_at.into()])

@@ -13,9 +13,13 @@ pub mod attachments;
 pub mod backup;
 #[macro_use]
 pub mod bulk;
+// Statistics rollups (issue 5); before `cases`, whose writes use its macro.
+#[macro_use]
+pub mod stats;
 #[macro_use]
 pub mod cases;
 pub mod error;
+pub mod fieldwork;
 pub mod import;
 pub mod migrate;
 pub mod org;

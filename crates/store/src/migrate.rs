@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0003_search"),
     migration!("0010_attachments"),
     migration!("0011_open311_keys"),
+    migration!("0020_fieldwork"),
     migration!("0030_org"),
 ];
 

@@ -5,8 +5,10 @@
 pub mod attachments;
 pub mod auth;
 pub mod case;
+pub mod fieldwork;
 pub mod org;
 pub mod people;
 pub mod resident;
 pub mod rules;
+pub mod stats;
 pub mod territory;

@@ -4,7 +4,9 @@ pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
+pub mod api_fieldwork;
 pub mod api_org;
+pub mod api_stats;
 pub mod case_pages;
 pub mod extract;
 pub mod open311;
@@ -68,6 +70,8 @@ pub fn router(state: AppState) -> Router {
         .merge(resident::api_router())
         .merge(open311::api_router())
         .merge(api_org::router())
+        .merge(api_fieldwork::router())
+        .merge(api_stats::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

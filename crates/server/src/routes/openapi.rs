@@ -4,6 +4,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
+use crate::routes::{api_fieldwork, api_stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -67,6 +68,12 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         api_org::update_pairing,
         api_org::delete_pairing,
         api_org::get_history,
+        // field work and statistics (issue 5)
+        api_fieldwork::create_worklog,
+        api_fieldwork::list_worklogs,
+        api_fieldwork::create_daily_report,
+        api_fieldwork::list_daily_reports,
+        api_stats::get_stats,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -76,6 +83,8 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
         (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
+        (name = "field", description = "Field work: work logs (台账) and daily reports (日报)"),
+        (name = "stats", description = "Statistics of a node and its children over a period"),
         (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]

@@ -775,6 +775,8 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
     ),
     ("/api/v1/people", "/api/v1/people?q=%E6%89%8D&territory={c}"),
     ("/api/v1/cases", "/api/v1/cases?territory={c}&limit=3"),
+    // statistics (issue 5)
+    ("/api/v1/stats", "/api/v1/stats?territory={c}"),
     // org: coverage, management lists, history and exports
     (
         "/api/v1/coverage",
