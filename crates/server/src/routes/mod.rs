@@ -9,6 +9,7 @@ pub mod api_org;
 pub mod api_stats;
 pub mod case_pages;
 pub mod extract;
+pub mod field;
 pub mod open311;
 pub mod openapi;
 pub mod pages;
@@ -84,6 +85,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(api_attachments::page_router())
         .merge(resident::page_router())
+        .merge(field::router())
         .merge(open311::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

@@ -440,3 +440,73 @@ async fn stats_of_a_node_are_the_sum_of_its_children_and_agree_with_a_rebuild() 
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// The field app's shell is public and cacheable, in Chinese and Tibetan; a signed-in page
+/// session (and only one, with the app's header) gets an API token for the app.
+#[tokio::test]
+async fn the_field_shell_is_served_and_a_session_becomes_an_api_token() {
+    let app = App::new().await;
+    let shell = app.page("/field", None).await;
+    shell.expect(StatusCode::OK);
+    let html = shell.text();
+    assert!(html.contains("/static/field/app.js") && html.contains("rel=\"manifest\""));
+    assert!(html.contains("平安通"));
+    assert!(!html.contains("<script>"), "no inline script");
+    let bo = app.page("/field?lang=bo", None).await.text();
+    assert!(bo.contains("lang=\"bo\"") && bo.contains("བདེ་འཇགས"));
+    let sw = app.page("/field/sw.js", None).await;
+    sw.expect(StatusCode::OK);
+    assert_eq!(sw.header("service-worker-allowed"), Some("/field"));
+    assert!(!sw.text().contains("__SHELL_VERSION__"));
+    let manifest = app.page("/field/manifest.webmanifest", None).await;
+    manifest.expect(StatusCode::OK);
+    assert_eq!(manifest.json()["start_url"], "/field");
+    for f in [
+        "queue.js",
+        "idb.js",
+        "app.js",
+        "field.css",
+        "icon-192.png",
+        "icon-512.png",
+        "icon.svg",
+    ] {
+        app.page(&format!("/static/field/{f}"), None)
+            .await
+            .expect(StatusCode::OK);
+    }
+    let queue = app.page("/static/field/queue.js", None).await.text();
+    for export in [
+        "export async function enqueue",
+        "export async function pending",
+        "export function flush",
+        "export function onChange",
+    ] {
+        assert!(queue.contains(export), "queue.js lacks {export}");
+    }
+
+    let mint = |session: Option<String>, header: bool| {
+        let app = &app;
+        async move {
+            let mut req = Request::post("/field/token").header("sec-fetch-site", "same-origin");
+            if header {
+                req = req.header("x-gesang-field", "1");
+            }
+            if let Some(s) = session {
+                req = req.header(header::COOKIE, format!("gesang_session={s}"));
+            }
+            app.send(req.body(Body::empty()).unwrap()).await
+        }
+    };
+    mint(None, true).await.expect(StatusCode::UNAUTHORIZED);
+    let session = app.session("worker-623027202201001").await;
+    mint(Some(session.clone()), false)
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let r = mint(Some(session), true).await;
+    r.expect(StatusCode::OK);
+    assert_eq!(r.json()["role"], "grid_worker");
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    me.expect(StatusCode::OK);
+    assert_eq!(me.json()["username"], "worker-623027202201001");
+}
