@@ -13,6 +13,7 @@ pub mod clock;
 pub mod coord;
 pub mod coverage;
 pub mod demo;
+pub mod emergency;
 pub mod gannan;
 pub mod legacy;
 pub mod locate;
