@@ -4,8 +4,10 @@ pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
+pub mod api_emergency;
 pub mod api_org;
 pub mod case_pages;
+pub mod emergency_pages;
 pub mod extract;
 pub mod open311;
 pub mod openapi;
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resident::api_router())
         .merge(open311::api_router())
         .merge(api_org::router())
+        .merge(api_emergency::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

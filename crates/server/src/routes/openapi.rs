@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
+use crate::routes::{api, api_attachments, api_cases, api_emergency, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -67,6 +67,25 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         api_org::update_pairing,
         api_org::delete_pairing,
         api_org::get_history,
+        // emergency (issue 8): plans, incidents, instructions, roll call
+        api_emergency::list_plans,
+        api_emergency::put_plan,
+        api_emergency::list_incidents,
+        api_emergency::create_incident,
+        api_emergency::get_incident,
+        api_emergency::list_incident_households,
+        api_emergency::get_household_history,
+        api_emergency::post_rollcall,
+        api_emergency::get_timeline,
+        api_emergency::change_level,
+        api_emergency::post_report,
+        api_emergency::post_order,
+        api_emergency::stand_down,
+        api_emergency::list_instructions,
+        api_emergency::acknowledge_instruction,
+        api_emergency::my_instructions,
+        api_emergency::get_after_action,
+        api_emergency::export_after_action,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -76,6 +95,7 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
         (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
+        (name = "emergency", description = "Emergency response (应急预案, 一声令): plans, activation, instructions and their acknowledgement, the household roll call, the incident board, the after-action report"),
         (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]

@@ -75,6 +75,7 @@ mod attachments;
 mod cases;
 mod cluster;
 mod crash;
+mod emergency;
 mod open311;
 mod org;
 mod resident;
@@ -88,6 +89,7 @@ const MODULES: &[&str] = &[
     include_str!("resident.rs"),
     include_str!("open311.rs"),
     include_str!("org.rs"),
+    include_str!("emergency.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
