@@ -736,3 +736,70 @@ async fn the_board_and_the_field_pages_render() {
         app.page(js, None).await.expect(StatusCode::OK);
     }
 }
+
+#[tokio::test]
+async fn the_damai_replay_ends_with_34_households_evacuated_and_nobody_hurt() {
+    let app = App::new().await;
+    let id = server::demo_incident::replay(app.state.db.clone())
+        .await
+        .expect("the replay runs on the demo");
+    let centre = app.token("center-623027").await;
+    let v = app
+        .get(&format!("/api/v1/incidents/{id}"), Some(&centre))
+        .await
+        .json();
+    assert_eq!(v["status"], "stood_down");
+    assert_eq!(v["territories"], json!([TOWNSHIP]));
+    let village = v["villages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["code"] == VILLAGE)
+        .unwrap()
+        .clone();
+    assert_eq!(village["rollcall"]["evacuated"], 34, "{village}");
+    let r = &v["rollcall"];
+    for s in ["injured", "missing", "unreached"] {
+        assert_eq!(r[s], 0, "{s}: {r}");
+    }
+    assert_eq!(
+        r["safe"].as_i64().unwrap() + r["evacuated"].as_i64().unwrap(),
+        v["households_total"].as_i64().unwrap()
+    );
+    assert_eq!(
+        v["instructions_acknowledged"].as_i64().unwrap(),
+        v["instructions_total"].as_i64().unwrap() - 3
+    );
+    let tl = app
+        .get(&format!("/api/v1/incidents/{id}/timeline"), Some(&centre))
+        .await
+        .json();
+    let kinds: Vec<&str> = tl
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "activated",
+            "order",
+            "report",
+            "report",
+            "level_changed",
+            "stood_down"
+        ]
+    );
+    assert!(tl[2]["text"].as_str().unwrap().contains("34户"), "{tl}");
+    let evacuated = app
+        .get(
+            &format!("/api/v1/incidents/{id}/households?status=evacuated&limit=100"),
+            Some(&centre),
+        )
+        .await
+        .json();
+    let items = evacuated["items"].as_array().unwrap();
+    assert_eq!(items.len(), 34);
+    assert!(items.iter().all(|h| h["village"] == VILLAGE));
+}
