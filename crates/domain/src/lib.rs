@@ -14,6 +14,7 @@ pub mod coord;
 pub mod coverage;
 pub mod demo;
 pub mod fieldwork;
+pub mod emergency;
 pub mod gannan;
 pub mod legacy;
 pub mod locate;

@@ -35,6 +35,8 @@ use crate::state::{AppState, Settings, SystemClock};
 pub enum Scenario {
     Intake,
     Route,
+    /// Emergency roll call on the whole prefecture (issue 8): `crate::bench_rollcall`.
+    Rollcall,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -58,9 +60,13 @@ pub struct BenchArgs {
     /// Point lookups of the route scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub lookups: usize,
+    /// Roll-call entries per request of the rollcall scenario (at most 1,000; a grid worker's
+    /// households are split into batches of this size).
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
 }
 
-fn emit(v: serde_json::Value) {
+pub(crate) fn emit(v: serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");
 }
@@ -71,6 +77,7 @@ pub async fn run(args: BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     match args.scenario {
         Scenario::Route => route(&args),
         Scenario::Intake => intake(&args, database_url).await,
+        Scenario::Rollcall => crate::bench_rollcall::run(&args, database_url).await,
     }
 }
 
@@ -139,12 +146,12 @@ async fn drain_index(state: &AppState) -> anyhow::Result<f64> {
 }
 
 /// What to remove when the benchmark ends.
-enum Scratch {
+pub(crate) enum Scratch {
     Dir(std::path::PathBuf),
     Postgres { admin_url: String, name: String },
 }
 
-async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
+pub(crate) async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
     match database_url {
         Some(admin_url) if admin_url.starts_with("postgres") => {
             let name = format!("gesang_bench_{}", std::process::id());

@@ -43,6 +43,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open(&cli.global).await?;
             crate::transfer::command::run_export(db, args).await
         }
+        Command::DemoIncident => {
+            let db = open(&cli.global).await?;
+            let result = crate::demo_incident::replay(db.clone()).await;
+            db.close().await;
+            let id = result?;
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, format!("{{\"incident\": {id}}}\n").as_bytes())?;
+            Ok(())
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;

@@ -97,6 +97,8 @@ pub enum Command {
     /// Import territory, households, members, pairings (CSV or .xlsx), or a legacy case history
     /// through a column mapping.
     Import(crate::transfer::command::ImportArgs),
+    /// Replay the seed's September debris flow in 达麦乡 as an incident (on a demo database).
+    DemoIncident,
     /// Export a subtree's territory, households, members, pairings or cases (.xlsx or CSV).
     Export(crate::transfer::command::ExportArgs),
 }

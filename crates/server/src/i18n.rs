@@ -76,6 +76,7 @@ const SOURCES: &[[&str; 3]] = &[
     area!("resident"),
     area!("org"),
     area!("field"),
+    area!("emergency"),
 ];
 
 /// The languages with their tags, in the order of each [`SOURCES`] entry.

@@ -6,9 +6,11 @@
 pub mod actions;
 pub mod auth;
 pub mod bench;
+pub mod bench_rollcall;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod demo_incident;
 pub mod error;
 pub mod i18n;
 pub mod intake;

@@ -18,6 +18,7 @@ pub mod bulk;
 pub mod stats;
 #[macro_use]
 pub mod cases;
+pub mod emergency;
 pub mod error;
 pub mod fieldwork;
 pub mod import;

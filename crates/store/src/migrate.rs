@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0011_open311_keys"),
     migration!("0020_fieldwork"),
     migration!("0030_org"),
+    migration!("0040_emergency"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

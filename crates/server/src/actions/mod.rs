@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod auth;
 pub mod case;
 pub mod fieldwork;
+pub mod emergency;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -5,9 +5,11 @@ pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
 pub mod api_fieldwork;
+pub mod api_emergency;
 pub mod api_org;
 pub mod api_stats;
 pub mod case_pages;
+pub mod emergency_pages;
 pub mod extract;
 pub mod field;
 pub mod open311;
@@ -73,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_org::router())
         .merge(api_fieldwork::router())
         .merge(api_stats::router())
+        .merge(api_emergency::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

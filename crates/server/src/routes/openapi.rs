@@ -3,8 +3,8 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
 use crate::routes::{api_fieldwork, api_stats};
+use crate::routes::{api, api_attachments, api_cases, api_emergency, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -74,6 +74,25 @@ use crate::routes::{api_fieldwork, api_stats};
         api_fieldwork::create_daily_report,
         api_fieldwork::list_daily_reports,
         api_stats::get_stats,
+        // emergency (issue 8): plans, incidents, instructions, roll call
+        api_emergency::list_plans,
+        api_emergency::put_plan,
+        api_emergency::list_incidents,
+        api_emergency::create_incident,
+        api_emergency::get_incident,
+        api_emergency::list_incident_households,
+        api_emergency::get_household_history,
+        api_emergency::post_rollcall,
+        api_emergency::get_timeline,
+        api_emergency::change_level,
+        api_emergency::post_report,
+        api_emergency::post_order,
+        api_emergency::stand_down,
+        api_emergency::list_instructions,
+        api_emergency::acknowledge_instruction,
+        api_emergency::my_instructions,
+        api_emergency::get_after_action,
+        api_emergency::export_after_action,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -85,6 +104,7 @@ use crate::routes::{api_fieldwork, api_stats};
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
         (name = "field", description = "Field work: work logs (台账) and daily reports (日报)"),
         (name = "stats", description = "Statistics of a node and its children over a period"),
+        (name = "emergency", description = "Emergency response (应急预案, 一声令): plans, activation, instructions and their acknowledgement, the household roll call, the incident board, the after-action report"),
         (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]

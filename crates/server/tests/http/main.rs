@@ -76,6 +76,7 @@ mod cases;
 mod cluster;
 mod crash;
 mod fieldwork;
+mod emergency;
 mod open311;
 mod org;
 mod resident;
@@ -90,6 +91,7 @@ const MODULES: &[&str] = &[
     include_str!("open311.rs"),
     include_str!("org.rs"),
     include_str!("fieldwork.rs"),
+    include_str!("emergency.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
