@@ -16,6 +16,7 @@ pub mod bulk;
 #[macro_use]
 pub mod cases;
 pub mod error;
+pub mod feed;
 pub mod import;
 pub mod migrate;
 pub mod org;

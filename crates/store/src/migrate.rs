@@ -31,6 +31,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0010_attachments"),
     migration!("0011_open311_keys"),
     migration!("0030_org"),
+    migration!("0050_live_feed"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

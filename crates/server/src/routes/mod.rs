@@ -4,6 +4,7 @@ pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
+pub mod api_events;
 pub mod api_org;
 pub mod case_pages;
 pub mod extract;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resident::api_router())
         .merge(open311::api_router())
         .merge(api_org::router())
+        .merge(api_events::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
+use crate::routes::{api, api_attachments, api_cases, api_events, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -67,6 +67,8 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         api_org::update_pairing,
         api_org::delete_pairing,
         api_org::get_history,
+        // command centre (issue 7): live events
+        api_events::stream_events,
     ),
     modifiers(&BearerAuth),
     tags(

@@ -75,6 +75,8 @@ mod attachments;
 mod cases;
 mod cluster;
 mod crash;
+mod events;
+mod events_cluster;
 mod open311;
 mod org;
 mod resident;
@@ -88,6 +90,7 @@ const MODULES: &[&str] = &[
     include_str!("resident.rs"),
     include_str!("open311.rs"),
     include_str!("org.rs"),
+    include_str!("events.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
