@@ -153,11 +153,12 @@ impl Events {
     }
 
     /// The stream of events inside `node` (scope already checked), after event `after` when
-    /// resuming.
+    /// resuming, ending after `until` if given.
     pub async fn open(
         &self,
         node: TerritoryCode,
         after: Option<i64>,
+        until: Option<Duration>,
     ) -> AppResult<impl Stream<Item = Result<sse::Event, std::convert::Infallible>> + use<>> {
         // Subscribe before reading the table, so nothing committed in between is missed.
         let rx = self.subscribe();
@@ -183,6 +184,7 @@ impl Events {
             seen,
             node,
             stop: self.stop.clone(),
+            until: until.map(|d| tokio::time::Instant::now() + d),
             _open: OpenStream,
         };
         Ok(futures_util::stream::unfold(st, next_event))
@@ -205,6 +207,7 @@ struct StreamState {
     seen: HashSet<i64>,
     node: TerritoryCode,
     stop: CancellationToken,
+    until: Option<tokio::time::Instant>,
     _open: OpenStream,
 }
 
@@ -214,9 +217,18 @@ async fn next_event(
     if let Some(e) = st.replay.pop_front() {
         return Some((Ok(e.sse()), st));
     }
+    let until = st.until;
+    let ended = async move {
+        match until {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(ended);
     loop {
         let got = tokio::select! {
             _ = st.stop.cancelled() => return None,
+            _ = &mut ended => return None,
             got = st.rx.recv() => got,
         };
         match got {

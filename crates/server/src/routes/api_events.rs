@@ -49,11 +49,15 @@ impl FromRequestParts<AppState> for StreamCaller {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// The node (default: the caller's own); events of it and of everything below it.
     pub territory: Option<String>,
     /// Resume after this event id (as the `Last-Event-ID` header does).
     pub last_event_id: Option<i64>,
+    /// End the stream after this many seconds (at most a day; default: never). Clients
+    /// reconnect with `Last-Event-ID`; behind a load balancer this spreads them over servers.
+    pub max_seconds: Option<u32>,
 }
 
 /// Live events inside a node, as server-sent events. Each has an `id` (resume with
@@ -89,7 +93,10 @@ pub async fn stream_events(
         ),
         None => q.last_event_id,
     };
-    let stream = state.events.open(node.code().clone(), after).await?;
+    let until = q
+        .max_seconds
+        .map(|s| Duration::from_secs(u64::from(s.min(86_400))));
+    let stream = state.events.open(node.code().clone(), after, until).await?;
     let mut resp = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(HEARTBEAT))
         .into_response();
