@@ -5,6 +5,7 @@
 //! geometry, grid lookup, people and pairings, roles and scopes, and the demo data generator.
 
 pub mod account;
+pub mod analysis;
 pub mod attachment;
 pub mod calendar;
 pub mod case;
