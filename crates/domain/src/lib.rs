@@ -5,6 +5,7 @@
 //! geometry, grid lookup, people and pairings, roles and scopes, and the demo data generator.
 
 pub mod account;
+pub mod analysis;
 pub mod attachment;
 pub mod calendar;
 pub mod case;
@@ -13,8 +14,8 @@ pub mod clock;
 pub mod coord;
 pub mod coverage;
 pub mod demo;
-pub mod fieldwork;
 pub mod emergency;
+pub mod fieldwork;
 pub mod gannan;
 pub mod legacy;
 pub mod locate;

@@ -8,6 +8,12 @@
 //!   waits for the indexer to catch up with the backlog the closed loop left (`index_per_s`),
 //!   so each phase measures its own load.
 //! - `route`: point-in-polygon lookups per second over every grid of the full demo.
+//! - `fanout`: a server on a fresh database with the small demo (夏河县); `--streams` clients
+//!   (1,000) hold `GET /api/v1/events` open over their own connections, at the county and at
+//!   达麦乡 (half each), and a creator posts `--fanout-cases` cases in 达麦乡, one every
+//!   `--fanout-interval-ms`. The delay of a case for a client runs from the moment its POST
+//!   was sent to the moment that client has read its event: `p50_ms`, `p99_ms`, `max_ms`
+//!   over every (client, case) pair, and `missed` pairs not seen within 10 s.
 //!
 //! Progress goes to stderr; stdout gets one JSON object per line, the last being the summary
 //! `{"scenario", "figures": {…}}`.
@@ -37,6 +43,8 @@ pub enum Scenario {
     Route,
     /// Emergency roll call on the whole prefecture (issue 8): `crate::bench_rollcall`.
     Rollcall,
+    /// Event-stream clients see new cases (see [`fanout`]).
+    Fanout,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -64,6 +72,15 @@ pub struct BenchArgs {
     /// households are split into batches of this size).
     #[arg(long, default_value_t = 200)]
     pub batch: usize,
+    /// Event-stream clients of the fanout scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub streams: usize,
+    /// Cases created while the streams watch (fanout).
+    #[arg(long, default_value_t = 100)]
+    pub fanout_cases: usize,
+    /// Milliseconds between two of those cases (fanout).
+    #[arg(long, default_value_t = 50)]
+    pub fanout_interval_ms: u64,
 }
 
 pub(crate) fn emit(v: serde_json::Value) {
@@ -78,6 +95,7 @@ pub async fn run(args: BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         Scenario::Route => route(&args),
         Scenario::Intake => intake(&args, database_url).await,
         Scenario::Rollcall => crate::bench_rollcall::run(&args, database_url).await,
+        Scenario::Fanout => fanout(&args, database_url).await,
     }
 }
 
@@ -454,6 +472,234 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         args.rate,
         db.backend().as_str()
     );
+    db.close().await;
+    match scratch {
+        Scratch::Dir(dir) => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Scratch::Postgres { admin_url, name } => {
+            if let Err(e) = Db::drop_postgres_database(&admin_url, &name).await {
+                eprintln!("bench: could not drop {name}: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Wait until `n` streams are open on the server, or fail after `within`.
+async fn wait_for_streams(state: &AppState, n: usize, within: Duration) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while state.events.streams() < n {
+        anyhow::ensure!(
+            started.elapsed() < within,
+            "only {} of {n} event streams opened",
+            state.events.streams()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+/// The codes of the `case_created` events in `text`'s complete blocks, with what is left over.
+fn created_codes(buf: &mut String) -> Vec<String> {
+    let mut codes = Vec::new();
+    while let Some(end) = buf.find("\n\n") {
+        let block: String = buf.drain(..end + 2).collect();
+        if !block.lines().any(|l| l == "event: case_created") {
+            continue;
+        }
+        for line in block.lines() {
+            if let Some(data) = line.strip_prefix("data: ")
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(data)
+                && let Some(code) = v["code"].as_str()
+            {
+                codes.push(code.to_owned());
+            }
+        }
+    }
+    codes
+}
+
+async fn fanout(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<()> {
+    let setup = Instant::now();
+    let (db, scratch) = fresh_db(database_url).await?;
+    db.migrate().await?;
+    eprintln!(
+        "bench fanout: loading the small demo into {}…",
+        db.backend().as_str()
+    );
+    crate::demo::load(&db, domain::demo::Scale::Small, &SystemClock).await?;
+    let state = AppState::new(db.clone(), Arc::new(SystemClock), Settings::default());
+    crate::jobs::spawn_clock(state.clone());
+    crate::search_index::spawn_indexer(state.clone());
+    let app = crate::router(state.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let base = format!("http://{addr}");
+    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.streams + 16)
+        .build_http();
+    let login = |user: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let req = hyper::Request::post(format!("{base}/api/v1/auth/token"))
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(
+                    json!({"username": user, "password": "gesang-demo"}).to_string(),
+                )))?;
+            let resp = client.request(req).await?;
+            let body = resp.into_body().collect().await?.to_bytes();
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            anyhow::Ok(v["token"].as_str().context("no token")?.to_owned())
+        }
+    };
+    let county = login("center-623027").await?;
+    let township = login("center-623027202").await?;
+
+    eprintln!("bench fanout: opening {} event streams…", args.streams);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let mut watchers = Vec::with_capacity(args.streams);
+    for i in 0..args.streams {
+        // Each stream on a connection of its own (HTTP/1.1: one stream per connection).
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+        tokio::spawn(conn);
+        let (node, token) = if i % 2 == 0 {
+            ("623027", county.clone())
+        } else {
+            ("623027202", township.clone())
+        };
+        let req = hyper::Request::get(format!("/api/v1/events?territory={node}"))
+            .header("host", addr.to_string())
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::<Bytes>::default())?;
+        let stop = stop.clone();
+        watchers.push(tokio::spawn(async move {
+            let resp = sender.send_request(req).await?;
+            anyhow::ensure!(resp.status() == 200, "stream refused: {}", resp.status());
+            let mut body = resp.into_body();
+            let mut buf = String::new();
+            let mut seen: Vec<(String, Instant)> = Vec::new();
+            loop {
+                let frame = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    f = body.frame() => f,
+                };
+                match frame {
+                    Some(Ok(f)) => {
+                        if let Ok(bytes) = f.into_data() {
+                            buf.push_str(&String::from_utf8_lossy(&bytes));
+                            let now = Instant::now();
+                            seen.extend(created_codes(&mut buf).into_iter().map(|c| (c, now)));
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            anyhow::Ok(seen)
+        }));
+    }
+    wait_for_streams(&state, args.streams, Duration::from_secs(60)).await?;
+    emit(
+        json!({"phase": "setup", "backend": db.backend().as_str(), "streams": args.streams,
+        "seconds": setup.elapsed().as_secs_f64()}),
+    );
+
+    eprintln!(
+        "bench fanout: {} cases, one every {} ms…",
+        args.fanout_cases, args.fanout_interval_ms
+    );
+    let mut sent: Vec<(String, Instant)> = Vec::with_capacity(args.fanout_cases);
+    let mut failed = 0usize;
+    let interval = Duration::from_millis(args.fanout_interval_ms);
+    let started = Instant::now();
+    for k in 0..args.fanout_cases {
+        tokio::time::sleep_until((started + interval * k as u32).into()).await;
+        let body = json!({
+            "category": "attention.security.theft",
+            "description": PHRASES[k % PHRASES.len()],
+            "territory": "623027202201001",
+            "channel": "walk_in",
+        });
+        let req = hyper::Request::post(format!("{base}/api/v1/cases"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {township}"))
+            .body(Full::new(Bytes::from(body.to_string())))?;
+        let at = Instant::now();
+        let resp = client.request(req).await?;
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await?.to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        match v["code"].as_str() {
+            Some(code) if status == 201 => sent.push((code.to_owned(), at)),
+            _ => failed += 1,
+        }
+    }
+    // Give the last events time to arrive (or be missed), then close the streams.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    let mut delays_ms = Vec::with_capacity(args.streams * sent.len());
+    let mut missed = 0usize;
+    let mut ended_early = 0usize;
+    for w in watchers {
+        let seen = match w.await? {
+            Ok(seen) => seen,
+            Err(e) => {
+                eprintln!("bench fanout: a stream failed: {e}");
+                ended_early += 1;
+                continue;
+            }
+        };
+        let at: std::collections::HashMap<&str, Instant> =
+            seen.iter().map(|(c, t)| (c.as_str(), *t)).collect();
+        for (code, t_sent) in &sent {
+            match at.get(code.as_str()) {
+                Some(t) if t.duration_since(*t_sent) <= Duration::from_secs(10) => {
+                    delays_ms.push(t.duration_since(*t_sent).as_secs_f64() * 1000.0);
+                }
+                _ => missed += 1,
+            }
+        }
+    }
+    delays_ms.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| -> f64 {
+        if delays_ms.is_empty() {
+            return f64::NAN;
+        }
+        delays_ms[((delays_ms.len() as f64 - 1.0) * p).round() as usize]
+    };
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    let (p50, p99, max) = (
+        pct(0.5),
+        pct(0.99),
+        delays_ms.last().copied().unwrap_or(f64::NAN),
+    );
+    emit(
+        json!({"phase": "fanout", "cases": sent.len(), "failed": failed, "deliveries": delays_ms.len(),
+        "missed": missed, "streams_failed": ended_early}),
+    );
+    emit(json!({"scenario": "fanout", "figures": {
+        "streams": args.streams,
+        "cases": sent.len(),
+        "deliveries": delays_ms.len(),
+        "missed": missed,
+        "p50_ms": round(p50),
+        "p99_ms": round(p99),
+        "max_ms": round(max),
+        "backend": db.backend().as_str(),
+    }}));
+    eprintln!(
+        "bench fanout: {} streams × {} cases: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms, {missed} missed ({})",
+        args.streams,
+        sent.len(),
+        db.backend().as_str()
+    );
+    state.events.shutdown();
     db.close().await;
     match scratch {
         Scratch::Dir(dir) => {

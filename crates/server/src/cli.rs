@@ -170,6 +170,7 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot load the rules: {e}"))?;
     crate::jobs::spawn_clock(state.clone());
     crate::search_index::spawn_indexer(state.clone());
+    let events = state.events.clone();
     let app = crate::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -179,7 +180,11 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         listener,
         app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Event streams never end by themselves: end them so in-flight requests can drain.
+        events.shutdown();
+    })
     .await
     .context("server failed")?;
     tracing::info!("shutting down: closing the database");

@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod demo_incident;
 pub mod error;
+pub mod events;
 pub mod i18n;
 pub mod intake;
 pub mod jobs;

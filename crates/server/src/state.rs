@@ -47,6 +47,9 @@ pub struct AppState {
     pub intake: crate::intake::Intake,
     /// The public doors' secret and rate limits (resident pages, public API, Open311).
     pub public: Arc<crate::actions::resident::PublicState>,
+    /// Live events: publish with [`crate::events::Events::publish`]; streams of
+    /// `GET /api/v1/events` read from it.
+    pub events: crate::events::Events,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             domain::rules::Rules::gannan_default(),
         ));
         let intake = crate::intake::Intake::start(db.clone(), rules.clone(), clock.clone());
+        let events = crate::events::Events::start(db.clone(), clock.clone());
         AppState {
             units: Arc::new(tokio::sync::RwLock::new(None)),
             rules,
@@ -70,6 +74,7 @@ impl AppState {
             metrics: None,
             grid_index: Arc::new(tokio::sync::OnceCell::new()),
             public: Arc::new(crate::actions::resident::PublicState::default()),
+            events,
         }
     }
 }

@@ -444,7 +444,7 @@ impl Db {
     /// stored are not written again; their first case's id is returned instead.
     pub async fn insert_cases(&self, batch: Vec<NewCaseWrite>) -> Result<Vec<Inserted>> {
         let backend = self.backend();
-        Ok(on_write!(self, tx => {
+        let out = on_write!(self, tx => {
             let mut outcome = Vec::with_capacity(batch.len());
             let mut fresh = Vec::with_capacity(batch.len());
             for w in batch {
@@ -496,16 +496,22 @@ impl Db {
                 if !attachments.is_empty() {
                     write_attachments_in_tx!(tx, attachments)?;
                 }
+                // The live feed's rows commit with the cases (an outbox: no event without its
+                // case, no case without its event).
+                insert_in_tx!(tx, "live_feed", crate::feed::FEED_COLUMNS,
+                    fresh.iter().map(|w| crate::feed::created_row(&w.record).values()).collect(), "");
             }
             outcome
-        }))
+        });
+        self.feed_written();
+        Ok(out)
     }
 
     /// Apply one transition: update the row if its version is unchanged, append the events,
     /// add the counters, replace the unfired timers. `false` when another writer got there
     /// first (reload and decide again).
     pub async fn apply_transition(&self, w: TransitionWrite) -> Result<bool> {
-        Ok(on_write!(self, tx => {
+        let applied = on_write!(self, tx => {
             let r = &w.record;
             let updated = sqlx::query(
                 "UPDATE cases SET status = $1, territory = $2, centre = $3, handling_unit = $4, \
@@ -553,9 +559,16 @@ impl Db {
                 if !w.attachments.is_empty() {
                     write_attachments_in_tx!(tx, w.attachments.clone())?;
                 }
+                insert_in_tx!(tx, "live_feed", crate::feed::FEED_COLUMNS,
+                    crate::feed::transition_rows(r, &w.events).iter()
+                        .map(crate::feed::NewFeedRow::values).collect(), "");
             }
             updated == 1
-        }))
+        });
+        if applied {
+            self.feed_written();
+        }
+        Ok(applied)
     }
 
     pub async fn case_by_id(&self, id: i64) -> Result<Option<CaseRecord>> {

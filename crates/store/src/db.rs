@@ -43,6 +43,8 @@ pub enum Pools {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pools: Pools,
+    /// Woken after this handle commits rows of the live feed (see [`crate::feed`]).
+    pub(crate) feed_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Run `$body` with `$pool` bound to a pool for reading, on either backend.
@@ -163,6 +165,7 @@ impl Db {
             .await?;
         Ok(Db {
             pools: Pools::Sqlite { read, write },
+            feed_wake: Default::default(),
         })
     }
 
@@ -176,6 +179,7 @@ impl Db {
             .await?;
         Ok(Db {
             pools: Pools::Postgres(pool),
+            feed_wake: Default::default(),
         })
     }
 

@@ -20,6 +20,7 @@ pub mod stats;
 pub mod cases;
 pub mod emergency;
 pub mod error;
+pub mod feed;
 pub mod fieldwork;
 pub mod import;
 pub mod migrate;

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0020_fieldwork"),
     migration!("0030_org"),
     migration!("0040_emergency"),
+    migration!("0050_live_feed"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

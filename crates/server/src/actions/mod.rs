@@ -5,8 +5,8 @@
 pub mod attachments;
 pub mod auth;
 pub mod case;
-pub mod fieldwork;
 pub mod emergency;
+pub mod fieldwork;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -4,8 +4,9 @@ pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
-pub mod api_fieldwork;
 pub mod api_emergency;
+pub mod api_events;
+pub mod api_fieldwork;
 pub mod api_org;
 pub mod api_stats;
 pub mod case_pages;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api_fieldwork::router())
         .merge(api_stats::router())
         .merge(api_emergency::router())
+        .merge(api_events::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

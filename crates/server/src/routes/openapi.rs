@@ -3,8 +3,10 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
+use crate::routes::{
+    api, api_attachments, api_cases, api_emergency, api_events, api_org, open311, resident,
+};
 use crate::routes::{api_fieldwork, api_stats};
-use crate::routes::{api, api_attachments, api_cases, api_emergency, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -93,6 +95,8 @@ use crate::routes::{api, api_attachments, api_cases, api_emergency, api_org, ope
         api_emergency::my_instructions,
         api_emergency::get_after_action,
         api_emergency::export_after_action,
+        // command centre (issue 7): live events
+        api_events::stream_events,
     ),
     modifiers(&BearerAuth),
     tags(

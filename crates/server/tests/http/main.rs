@@ -75,8 +75,10 @@ mod attachments;
 mod cases;
 mod cluster;
 mod crash;
-mod fieldwork;
 mod emergency;
+mod events;
+mod events_cluster;
+mod fieldwork;
 mod open311;
 mod org;
 mod resident;
@@ -92,6 +94,7 @@ const MODULES: &[&str] = &[
     include_str!("org.rs"),
     include_str!("fieldwork.rs"),
     include_str!("emergency.rs"),
+    include_str!("events.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).

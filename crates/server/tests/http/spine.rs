@@ -767,6 +767,11 @@ async fn units_hang_off_their_nodes() {
 /// How to call a territory-taking GET endpoint of the OpenAPI document with a node `{c}`.
 /// A new endpoint that takes a territory must be added here, or the matrix test fails.
 const TERRITORY_CALLS: &[(&str, &str)] = &[
+    // command centre: live events (a stream that ends at once)
+    (
+        "/api/v1/events",
+        "/api/v1/events?territory={c}&max_seconds=0",
+    ),
     ("/api/v1/territories/{code}", "/api/v1/territories/{c}"),
     ("/api/v1/units", "/api/v1/units?territory={c}"),
     (
