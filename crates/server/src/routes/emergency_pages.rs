@@ -48,18 +48,8 @@ pub fn router() -> Router<AppState> {
             "/static/field/rollcall.js",
             get(|| script(include_str!("../../static/field/rollcall.js"))),
         )
-        .merge(stand_in_queue())
 }
 
-/// The field app's outbox. Issue 5 owns `/static/field/queue.js`; this branch serves a minimal
-/// module with the same interface so the roll-call screen can be tested. At merge, drop this
-/// route and keep issue 5's.
-fn stand_in_queue() -> Router<AppState> {
-    Router::new().route(
-        "/static/field/queue.js",
-        get(|| script(include_str!("../../static/field/queue.js"))),
-    )
-}
 
 async fn script(body: &'static str) -> Response {
     (
