@@ -50,7 +50,6 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-
 async fn script(body: &'static str) -> Response {
     (
         [

@@ -356,3 +356,128 @@ async fn every_work_log_answered_201_survives_sigkill() {
     let _ = std::fs::remove_dir_all(&data_dir);
     store::testing::remove(t).await;
 }
+
+async fn get_json(http: &Http, url: String, token: &str) -> Value {
+    let req = hyper::Request::get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::default())
+        .unwrap();
+    let (status, v) = call(http, req).await.expect("answered");
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn every_roll_call_entry_answered_200_survives_sigkill() {
+    let (server, t, data_dir) = crash_server("gesang_crash_rollcall").await;
+    let http = client();
+    // An incident on 达麦乡, and the households of one grid, which its grid worker calls.
+    let centre = token(&http, &server.base, "center-623027202").await;
+    let req = hyper::Request::post(format!("{}/api/v1/incidents", server.base))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {centre}"))
+        .body(Full::new(Bytes::from(
+            json!({"plan": "debris-flow", "territories": ["623027202"], "level": 3,
+                "title": "崩溃测试"})
+            .to_string(),
+        )))
+        .unwrap();
+    let (status, v) = call(&http, req).await.expect("answered");
+    assert_eq!(status, 201, "{v}");
+    let incident = v["id"].as_i64().expect("an incident id");
+    let page = get_json(
+        &http,
+        format!(
+            "{}/api/v1/incidents/{incident}/households?territory={CRASH_GRID}&limit=1000",
+            server.base
+        ),
+        &centre,
+    )
+    .await;
+    let households: Vec<i64> = page["items"]
+        .as_array()
+        .expect("households")
+        .iter()
+        .map(|h| h["household"].as_i64().unwrap())
+        .collect();
+    assert!(households.len() >= 16, "{} households", households.len());
+    let households = Arc::new(households);
+
+    // Each request reports one household with a note naming the request: client c reports the
+    // households c, c+16, c+32, … in turn.
+    let worker = format!("worker-{CRASH_GRID}");
+    let hs = households.clone();
+    let (server, answered) = load_through_kills(server, &http, &worker, 200, move |round, c, n| {
+        let idx = (c + 16 * n) % hs.len();
+        let status = ["safe", "evacuated", "injured", "missing", "unreached"][n % 5];
+        let body = json!({
+            "entries": [{"household": hs[idx], "status": status,
+                "note": format!("crash {round}/{c}/{n}")}],
+            "idempotency_key": format!("crash-rc-{round}-{c}-{n}"),
+        });
+        (format!("/api/v1/incidents/{incident}/rollcall"), body)
+    })
+    .await;
+
+    // Every entry answered 200 is in its household's history after the last restart, once.
+    let centre = token(&http, &server.base, "center-623027202").await;
+    let mut promised: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    for (body, _) in &answered {
+        let e = &body["entries"][0];
+        promised
+            .entry(e["household"].as_i64().unwrap())
+            .or_default()
+            .push((
+                e["note"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            ));
+    }
+    for (household, entries) in &promised {
+        let history = get_json(
+            &http,
+            format!(
+                "{}/api/v1/incidents/{incident}/households/{household}/history",
+                server.base
+            ),
+            &centre,
+        )
+        .await;
+        let kept: Vec<(String, String)> = history
+            .as_array()
+            .expect("a history")
+            .iter()
+            .map(|h| {
+                (
+                    h["note"].as_str().unwrap_or("").to_owned(),
+                    h["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        for entry in entries {
+            let times = kept.iter().filter(|k| *k == entry).count();
+            assert_eq!(
+                times, 1,
+                "household {household}: entry {entry:?} answered 200, found {times} times"
+            );
+        }
+    }
+    // The board still adds up: the five statuses sum to the households of the incident.
+    let board = get_json(
+        &http,
+        format!("{}/api/v1/incidents/{incident}", server.base),
+        &centre,
+    )
+    .await;
+    let sum: i64 = ["safe", "evacuated", "injured", "missing", "unreached"]
+        .iter()
+        .map(|s| board["rollcall"][s].as_i64().unwrap())
+        .sum();
+    assert_eq!(Some(sum), board["households_total"].as_i64(), "{board}");
+    eprintln!(
+        "crash test: {} roll-call entries answered 200 across {KILLS} SIGKILLs, all present after restart",
+        answered.len()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    store::testing::remove(t).await;
+}
