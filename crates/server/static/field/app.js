@@ -211,10 +211,10 @@ function openAction(form, c, action) {
   form.replaceChildren();
   const needsResult = action === "report_handled" || action === "self_handle";
   if (needsResult) {
-    form.append(h("label", {}, t("field-result"), h("select", { name: "result" },
+    form.append(h("label", {}, t("field-handle-result"), h("select", { name: "result" },
       ["solved", "partly_solved", "unsolved"].map((r) => h("option", { value: r }, t("field-result-" + r))))));
   }
-  if (action !== "sign") form.append(h("label", {}, t("field-text"), h("textarea", { name: "text", required: true, rows: 3 })));
+  if (action !== "sign") form.append(h("label", {}, t("field-handle-text"), h("textarea", { name: "text", required: true, rows: 3 })));
   if (needsResult) form.append(photoField());
   form.append(h("button", { type: "submit" }, t("field-act-" + action)));
   form.onsubmit = async (ev) => {
