@@ -151,7 +151,11 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     if db.rollups_missing().await? {
         let started = Instant::now();
         let rows = db.rebuild_stats().await?;
-        tracing::info!(rows, ms = started.elapsed().as_millis() as u64, "statistics rollups built");
+        tracing::info!(
+            rows,
+            ms = started.elapsed().as_millis() as u64,
+            "statistics rollups built"
+        );
     }
     let mut state = AppState::new(
         db.clone(),
