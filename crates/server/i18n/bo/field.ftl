@@ -92,3 +92,5 @@ field-state-sending = བསྐུར་བཞིན་པ།
 field-state-refused = ཕྱིར་ལོག
 field-refused-reason = རྒྱུ་མཚན:
 field-dismiss = ཤེས་སོང་།
+field-sign-out = ཕྱིར་འཐེན།
+field-sign-out-waiting = ད་དུང་ { $n } མ་བསྐུར་བར་ལྷག་ཡོད། ཕྱིར་འཐེན་བྱེད་དམ།

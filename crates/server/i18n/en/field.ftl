@@ -92,3 +92,5 @@ field-state-sending = Sending
 field-state-refused = Refused
 field-refused-reason = Reason:
 field-dismiss = Understood
+field-sign-out = Sign out of the app
+field-sign-out-waiting = { $n } items have not been sent yet; they will go after the next sign-in. Sign out anyway?
