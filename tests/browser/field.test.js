@@ -211,6 +211,15 @@ test('a grid worker works offline; everything arrives once; a household head fil
   assert.equal(s.cases_total, 3);
   assert.equal(s.propaganda_sessions, 1);
 
+  // My area: groups with their heads, and households as the role may see them (a grid worker
+  // needs his households' phones; the API masks them for roles that do not).
+  await p.click('a[data-screen=area]');
+  await p.waitForSelector('ul.households li');
+  assert.ok(await p.locator('ul.households li').count() > 0);
+  assert.match(await p.textContent('ul.households'), /\d{11}/, 'a grid worker sees the phones');
+  assert.ok(await p.locator('#sign-out').count() === 1);
+  await p.screenshot({ path: join(shots, 'field-area.png'), fullPage: true });
+
   // 4. A refusal after an offline period is shown with the reason, not dropped.
   await p.click('a[data-screen=tasks]');
   await p.waitForSelector('article.task');

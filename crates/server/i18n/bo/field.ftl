@@ -94,3 +94,4 @@ field-refused-reason = རྒྱུ་མཚན:
 field-dismiss = ཤེས་སོང་།
 field-sign-out = ཕྱིར་འཐེན།
 field-sign-out-waiting = ད་དུང་ { $n } མ་བསྐུར་བར་ལྷག་ཡོད། ཕྱིར་འཐེན་བྱེད་དམ།
+field-area-group-households = ཁྱིམ་ཚང་ { $n }

@@ -94,3 +94,4 @@ field-refused-reason = Reason:
 field-dismiss = Understood
 field-sign-out = Sign out of the app
 field-sign-out-waiting = { $n } items have not been sent yet; they will go after the next sign-in. Sign out anyway?
+field-area-group-households = { $n } households

@@ -94,3 +94,4 @@ field-refused-reason = 原因：
 field-dismiss = 知道了
 field-sign-out = 退出平安通
 field-sign-out-waiting = 还有 { $n } 条没有发出，退出后会在下次登录时发送。确定退出吗？
+field-area-group-households = { $n } 户

@@ -375,7 +375,7 @@ async function renderArea(el) {
   if (me.role === "grid_worker") {
     const groups = await cached("/api/v1/org/groups?grid=" + me.scope).catch(() => null);
     if (groups) el.append(h("h3", {}, t("field-area-groups")), h("ul", { class: "list" },
-      groups.map((g) => h("li", {}, g.name || g.code, " · ", t("field-area-head"), " ", g.head_name || "—", g.head_phone ? " · " + g.head_phone : ""))));
+      groups.map((g) => h("li", {}, g.name || g.code, " · ", t("field-area-head"), " ", g.head_name || "—", " · ", t("field-area-group-households", { n: g.households })))));
   }
   el.append(h("button", { type: "button", id: "sign-out", onclick: signOut }, t("field-sign-out")));
   const page = await cached("/api/v1/households?territory=" + me.scope + "&limit=200");
