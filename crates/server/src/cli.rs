@@ -156,6 +156,16 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     if args.demo && !db.has_territory().await? {
         crate::demo::load(&db, args.demo_scale.into(), &SystemClock).await?;
     }
+    // A database from before the statistics rollups (migration 0020) gets them built once.
+    if db.rollups_missing().await? {
+        let started = Instant::now();
+        let rows = db.rebuild_stats().await?;
+        tracing::info!(
+            rows,
+            ms = started.elapsed().as_millis() as u64,
+            "statistics rollups built"
+        );
+    }
     let mut state = AppState::new(
         db.clone(),
         Arc::new(SystemClock),

@@ -175,6 +175,21 @@ impl Db {
         })
     }
 
+    /// Whether there are cases, logs or reports but no rollup row at all: a database from
+    /// before the rollups existed, to be rebuilt once.
+    pub async fn rollups_missing(&self) -> Result<bool> {
+        on_read!(self, pool => {
+            let row = sqlx::query(
+                "SELECT (EXISTS (SELECT 1 FROM cases) OR EXISTS (SELECT 1 FROM worklogs) \
+                 OR EXISTS (SELECT 1 FROM daily_reports)) \
+                 AND NOT EXISTS (SELECT 1 FROM territory_day_stats) AS missing",
+            )
+            .fetch_one(pool)
+            .await?;
+            Ok(row.try_get::<bool, _>("missing")?)
+        })
+    }
+
     /// Every rollup row (for tests and the rebuild's comparison).
     pub async fn all_rollups(&self) -> Result<BTreeMap<RollupKey, i64>> {
         on_read!(self, pool => {

@@ -77,6 +77,11 @@ const SERVICE_WORKER: &str = include_str!("../../static/field/sw.js");
 /// A version of the shell: a hash of every file, so a new build changes the service worker's
 /// bytes and phones fetch the new shell once.
 fn shell_version() -> String {
+    static VERSION: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    VERSION.get_or_init(compute_version).clone()
+}
+
+fn compute_version() -> String {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for (name, _, body) in FILES {
@@ -101,23 +106,42 @@ pub fn router() -> Router<AppState> {
     for (name, kind, body) in FILES {
         let kind: &'static str = kind;
         let body: &'static [u8] = body;
+        let etag = format!("\"{}-{name}\"", shell_version());
         r = r.route(
             &format!("/static/field/{name}"),
-            get(move || async move {
-                (
-                    [
-                        (header::CONTENT_TYPE, kind),
-                        // Revalidated each time online (cheap: the service worker serves it
-                        // offline, and a new build must reach phones at once).
-                        (header::CACHE_CONTROL, "no-cache"),
-                    ],
-                    body,
-                )
-                    .into_response()
+            get(move |headers: HeaderMap| {
+                let etag = etag.clone();
+                async move { static_file(&headers, kind, body, &etag) }
             }),
         );
     }
     r.layer(tower_http::csrf::CsrfLayer::new())
+}
+
+/// A shell file, revalidated by its ETag (the shell version): the service worker's precache
+/// right after the page's own first load costs a few hundred bytes of 304s, not the files again.
+fn static_file(
+    headers: &HeaderMap,
+    kind: &'static str,
+    body: &'static [u8],
+    etag: &str,
+) -> Response {
+    let tag = HeaderValue::from_str(etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+    let fresh = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut resp = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, kind)], body).into_response()
+    };
+    let h = resp.headers_mut();
+    // Revalidated each time online (cheap, by the ETag): the service worker serves the files
+    // offline, and a new build must reach phones at once.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::ETAG, tag);
+    resp
 }
 
 #[derive(Template)]
@@ -142,7 +166,9 @@ fn strings(ctx: &PageCtx) -> String {
         }
         if let Some((key, _)) = line.split_once(" = ")
             && !key.is_empty()
-            && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         {
             map.insert(key.to_owned(), serde_json::Value::String(ctx.t(key)));
         }

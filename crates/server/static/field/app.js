@@ -211,10 +211,10 @@ function openAction(form, c, action) {
   form.replaceChildren();
   const needsResult = action === "report_handled" || action === "self_handle";
   if (needsResult) {
-    form.append(h("label", {}, t("field-result"), h("select", { name: "result" },
+    form.append(h("label", {}, t("field-handle-result"), h("select", { name: "result" },
       ["solved", "partly_solved", "unsolved"].map((r) => h("option", { value: r }, t("field-result-" + r))))));
   }
-  if (action !== "sign") form.append(h("label", {}, t("field-text"), h("textarea", { name: "text", required: true, rows: 3 })));
+  if (action !== "sign") form.append(h("label", {}, t("field-handle-text"), h("textarea", { name: "text", required: true, rows: 3 })));
   if (needsResult) form.append(photoField());
   form.append(h("button", { type: "submit" }, t("field-act-" + action)));
   form.onsubmit = async (ev) => {
@@ -375,11 +375,27 @@ async function renderArea(el) {
   if (me.role === "grid_worker") {
     const groups = await cached("/api/v1/org/groups?grid=" + me.scope).catch(() => null);
     if (groups) el.append(h("h3", {}, t("field-area-groups")), h("ul", { class: "list" },
-      groups.map((g) => h("li", {}, g.name || g.code, " · ", t("field-area-head"), " ", g.head_name || "—", g.head_phone ? " · " + g.head_phone : ""))));
+      groups.map((g) => h("li", {}, g.name || g.code, " · ", t("field-area-head"), " ", g.head_name || "—", " · ", t("field-area-group-households", { n: g.households })))));
   }
+  el.append(h("button", { type: "button", id: "sign-out", onclick: signOut }, t("field-sign-out")));
   const page = await cached("/api/v1/households?territory=" + me.scope + "&limit=200");
   el.append(h("h3", {}, t("field-area-households")), h("ul", { class: "list households" }, (page.items || []).map((x) =>
     h("li", {}, h("strong", {}, x.head_name), " · ", x.address, " · ", x.phone, x.care ? h("span", { class: "tag" }, t("field-area-care")) : null))));
+}
+
+// Sign out of the app: revoke its token and forget this account's cached data (a phone may be
+// shared), then end the page session on the account page. What still waits to be sent stays.
+async function signOut() {
+  const waitingItems = (await pending()).filter((i) => i.state !== "refused").length;
+  if (waitingItems && !confirm(t("field-sign-out-waiting", { n: waitingItems }))) return;
+  try {
+    await fetch("/api/v1/auth/logout", { method: "POST", headers: { Authorization: "Bearer " + me.token } });
+  } catch (_) { /* offline: the token expires by itself */ }
+  await kv.del("auth");
+  const db = await kv.open();
+  await new Promise((res) => { const tr = db.transaction("kv", "readwrite"); tr.objectStore("kv").clear(); tr.oncomplete = res; tr.onerror = res; });
+  if (self.caches) await caches.delete("field-data");
+  location.href = "/account";
 }
 
 // --- outbox ------------------------------------------------------------------------------

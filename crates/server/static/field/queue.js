@@ -9,7 +9,7 @@
 // A 2xx answer removes the item; a 4xx marks it "refused" with the server's message (kept until
 // the user dismisses it: never dropped silently); a network error, 401 (sign in again), 408,
 // 429 or 5xx stops the flush, the item stays "waiting" and is tried again later. Items go out
-// strictly in order: a waiting item is never overtaken by a later one.
+// strictly in order: a waiting item is never overtaken by a later one of the same account.
 // Optional `files` (Blobs) are uploaded after the main request succeeds, as multipart "photos"
 // to `files_url` or, by default, to /api/v1/cases/{id}/attachments of the case answered.
 import { tx, get } from "./idb.js";
@@ -37,6 +37,9 @@ export async function enqueue({ method, url, body, label, files, files_url }) {
     label: label || url,
     state: "waiting",
     created_at: new Date().toISOString(),
+    // Sent only with this account's token (a shared phone never sends one person's entries
+    // as another's).
+    account: (await get("auth"))?.username ?? null,
   };
   if (item.body && typeof item.body === "object" && !Array.isArray(item.body) && !item.body.idempotency_key) {
     item.body = { ...item.body, idempotency_key: newKey() };
@@ -96,10 +99,11 @@ async function reasonOf(resp) {
 async function run() {
   let sent = 0;
   let refused = 0;
-  const token = (await get("auth"))?.token;
+  const auth = await get("auth");
+  const token = auth?.token;
   for (;;) {
     const all = (await tx("outbox", "readonly", (s) => s.getAll())) || [];
-    const item = all.find((i) => i.state !== "refused");
+    const item = all.find((i) => i.state !== "refused" && (!i.account || i.account === auth?.username));
     if (!item) break;
     item.state = "sending";
     await save(item);

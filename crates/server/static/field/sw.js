@@ -6,7 +6,6 @@ const SHELL = "field-shell-" + VERSION;
 const DATA = "field-data";
 const FILES = [
   "/field",
-  "/field?lang=bo",
   "/static/field/app.js",
   "/static/field/queue.js",
   "/static/field/idb.js",

@@ -415,6 +415,10 @@ async fn stats_of_a_node_are_the_sum_of_its_children_and_agree_with_a_rebuild() 
     };
     assert_eq!(stored, recount);
     app.state.db.rebuild_stats().await.unwrap();
+    assert!(
+        !app.state.db.rollups_missing().await.unwrap(),
+        "rollups exist: no rebuild at start"
+    );
     let rebuilt = stats(&app, &admin, &q.township).await;
     for k in COUNTS {
         assert_eq!(n(&rebuilt, k), n(&after, k), "{k} after rebuild");
