@@ -130,3 +130,6 @@ CREATE TABLE incident_rollcall_batches (
     result          TEXT NOT NULL,
     PRIMARY KEY (incident, idempotency_key)
 );
+
+-- Activation asks, for every member, whether he heads a group.
+CREATE INDEX group_heads_member ON group_heads(member);
