@@ -92,7 +92,8 @@ pub enum Command {
     Backup(BackupArgs),
     /// Load a backup file into the configured database, which must be empty.
     Restore(BackupArgs),
-    /// Run a benchmark on a fresh database (`intake`, `route`); figures as JSON lines on stdout.
+    /// Run a benchmark on a fresh database (`intake`, `route`, `rollcall`); figures as JSON lines
+    /// on stdout.
     Bench(crate::bench::BenchArgs),
     /// Import territory, households, members, pairings (CSV or .xlsx), or a legacy case history
     /// through a column mapping.

@@ -46,17 +46,24 @@ if (root) {
     if (navigator.onLine) {
       await flush();
     }
-    const left = (await pending()).some((i) => i.body && i.body.entries &&
-      i.body.entries.some((e) => e.household === household) && i.state !== "refused");
-    if (!left) li.classList.remove("waiting");
-    await showOutbox();
+    await refresh();
   });
-  onChange(showOutbox);
+  onChange(refresh);
   self.addEventListener("online", async () => {
     await flush();
-    document.querySelectorAll("[data-household].waiting").forEach((li) => li.classList.remove("waiting"));
-    await showOutbox();
+    await refresh();
   });
-  showOutbox();
-  if (navigator.onLine) flush().then(showOutbox);
+  refresh();
+  if (navigator.onLine) flush().then(refresh);
+}
+
+// A household stays marked as waiting while the outbox still holds a report about it.
+async function refresh() {
+  const items = (await pending()).filter((i) => i.state !== "refused" && i.body && i.body.entries);
+  const waiting = new Set();
+  for (const i of items) for (const e of i.body.entries) waiting.add(e.household);
+  document.querySelectorAll("[data-household]").forEach((li) => {
+    li.classList.toggle("waiting", waiting.has(Number(li.getAttribute("data-household"))));
+  });
+  await showOutbox();
 }
