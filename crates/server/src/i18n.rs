@@ -71,7 +71,12 @@ macro_rules! area {
 }
 
 /// Every area's files, in the order of [`LANGS`].
-const SOURCES: &[[&str; 3]] = &[area!("core"), area!("resident"), area!("org")];
+const SOURCES: &[[&str; 3]] = &[
+    area!("core"),
+    area!("resident"),
+    area!("org"),
+    area!("center"),
+];
 
 /// The languages with their tags, in the order of each [`SOURCES`] entry.
 const LANGS: [(Lang, &str); 3] = [(Lang::Zh, "zh-CN"), (Lang::Bo, "bo"), (Lang::En, "en")];

@@ -15,6 +15,7 @@ pub mod backup;
 pub mod bulk;
 #[macro_use]
 pub mod cases;
+pub mod center;
 pub mod error;
 pub mod feed;
 pub mod import;

@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0011_open311_keys"),
     migration!("0030_org"),
     migration!("0050_live_feed"),
+    migration!("0051_center_open_cases"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -5,6 +5,7 @@
 pub mod attachments;
 pub mod auth;
 pub mod case;
+pub mod center;
 pub mod org;
 pub mod people;
 pub mod resident;

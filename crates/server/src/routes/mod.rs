@@ -7,6 +7,7 @@ pub mod api_cases;
 pub mod api_events;
 pub mod api_org;
 pub mod case_pages;
+pub mod center_pages;
 pub mod extract;
 pub mod open311;
 pub mod openapi;
@@ -75,7 +76,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
 
-    let pages = pages::router().layer(CsrfLayer::new());
+    let pages = pages::router()
+        .merge(center_pages::router())
+        .layer(CsrfLayer::new());
 
     Router::new()
         .nest("/api/v1", api)
