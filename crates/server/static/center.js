@@ -10,6 +10,8 @@
   var list = document.getElementById("live-list");
   var state = document.getElementById("live-state");
   var seen = {};
+  var names = {};
+  try { names = JSON.parse(live.getAttribute("data-categories") || "{}"); } catch (err) { names = {}; }
   var source = new EventSource("/api/v1/events?territory=" + encodeURIComponent(node));
 
   function bump(id, by) {
@@ -49,7 +51,7 @@
     a.className = "code";
     a.textContent = d.code;
     var what = document.createElement("span");
-    what.textContent = " " + label + " · " + (d.category || "") + " · " + (d.territory || "");
+    what.textContent = " " + label + " · " + (names[d.category] || d.category || "") + " · " + (d.territory || "");
     li.appendChild(time);
     li.appendChild(document.createTextNode(" "));
     li.appendChild(a);

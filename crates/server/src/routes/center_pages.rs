@@ -70,6 +70,8 @@ struct CenterPage {
     red_carded: Vec<CaseRow>,
     large_disputes: Vec<CaseRow>,
     household_rows: Vec<HouseholdView>,
+    /// Category names by code, as JSON, for the live list.
+    category_names: String,
 }
 
 impl CenterPage {
@@ -175,6 +177,14 @@ async fn center_inner(
         .iter()
         .map(|(c, n)| row(c, n.to_string()))
         .collect();
+    let category_names = serde_json::to_string(
+        &rules
+            .taxonomy
+            .leaves()
+            .map(|c| (c.code.to_string(), c.name.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .unwrap_or_else(|_| "{}".into());
     drop(rules);
 
     let max_open = room
@@ -258,6 +268,7 @@ async fn center_inner(
             red_carded,
             large_disputes,
             household_rows: room.households,
+            category_names,
         },
     ))
 }
