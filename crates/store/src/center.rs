@@ -122,3 +122,47 @@ impl Db {
         Ok(out)
     }
 }
+
+/// One unit's sum of one counter over a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitCount {
+    pub unit: String,
+    pub counter: String,
+    pub n: i64,
+}
+
+impl Db {
+    /// Assessment counters of every unit whose code starts with `prefix` (a territory's units:
+    /// its centres, grids and departments), summed per unit and counter over `[from, to]`.
+    /// Reads the period's rows by day (`case_counters_day`), not the units' whole history.
+    pub async fn counter_sums_by_unit(
+        &self,
+        prefix: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<UnitCount>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT unit, counter, CAST(SUM(n) AS BIGINT) AS n FROM case_counters \
+                 WHERE day >= $1 AND day <= $2 AND unit >= $3 AND unit < $4 \
+                 GROUP BY unit, counter ORDER BY unit, counter",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(UnitCount {
+                        unit: r.try_get("unit")?,
+                        counter: r.try_get("counter")?,
+                        n: r.try_get("n")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}

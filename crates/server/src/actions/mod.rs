@@ -2,6 +2,7 @@
 //! Each takes the caller and parsed domain types, checks scope through [`crate::auth::Caller`],
 //! and returns plain data for the door to render.
 
+pub mod assessment;
 pub mod attachments;
 pub mod auth;
 pub mod case;

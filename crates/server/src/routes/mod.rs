@@ -4,6 +4,7 @@ pub mod admin_pages;
 pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
+pub mod api_center;
 pub mod api_events;
 pub mod api_org;
 pub mod case_pages;
@@ -71,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::api_router())
         .merge(api_org::router())
         .merge(api_events::router())
+        .merge(api_center::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

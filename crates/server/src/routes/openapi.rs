@@ -3,7 +3,9 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, api_events, api_org, open311, resident};
+use crate::routes::{
+    api, api_attachments, api_cases, api_center, api_events, api_org, open311, resident,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -69,6 +71,10 @@ use crate::routes::{api, api_attachments, api_cases, api_events, api_org, open31
         api_org::get_history,
         // command centre (issue 7): live events
         api_events::stream_events,
+        api_center::get_assessment,
+        api_center::export_assessment,
+        api_center::get_assessment_weights,
+        api_center::put_assessment_weights,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -78,6 +84,7 @@ use crate::routes::{api, api_attachments, api_cases, api_events, api_org, open31
         (name = "cases", description = "The case loop: report, route, dispatch, handle, verify, revisit"),
         (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
+        (name = "center", description = "The command centre: assessment, daily collection and analysis"),
         (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]

@@ -200,3 +200,170 @@ async fn loads_agree_with_a_recount_and_overdue_cases_are_listed() {
     );
     assert!(count_in(&html, "id=\"center-overdue\"") >= 1);
 }
+
+/// A month's assessment of 达麦乡's units: the counts are the counters of the month (a recount
+/// per unit from `case_counters`), the indicators their ratios, units ranked by score; the
+/// weights are the administrator's; the Excel export is a workbook.
+#[tokio::test]
+async fn the_assessment_ranks_units_by_their_months_counters() {
+    // October 2025: a month no other test acts in.
+    let t0 = Utc.with_ymd_and_hms(2025, 10, 9, 2, 0, 0).unwrap();
+    let clock = Arc::new(FixedClock::at(t0));
+    let app = App::with_clock(clock.clone()).await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let police = format!("{TOWNSHIP}-police");
+    let handler = app.token(&format!("handler-{police}")).await;
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.security.theft", "description": "考核测试",
+                    "territory": p.grid}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let act = |token: String, body: Value| {
+        let path = format!("/api/v1/cases/{id}/actions");
+        let app = &app;
+        let clock = clock.clone();
+        async move {
+            clock.advance(chrono::Duration::minutes(30));
+            app.post_json(&path, &body, Some(&token))
+                .await
+                .expect(StatusCode::OK);
+        }
+    };
+    act(centre.clone(), json!({"action": "accept"})).await;
+    act(
+        centre.clone(),
+        json!({"action": "dispatch", "to": {"unit": police}}),
+    )
+    .await;
+    act(handler.clone(), json!({"action": "sign"})).await;
+    act(
+        handler.clone(),
+        json!({"action": "report_handled", "result": "solved", "text": "已追回"}),
+    )
+    .await;
+    act(centre.clone(), json!({"action": "verify", "passed": true})).await;
+    act(
+        centre.clone(),
+        json!({"action": "revisit", "satisfaction": "satisfied"}),
+    )
+    .await;
+
+    let r = app
+        .get(
+            &format!("/api/v1/assessment?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let a = r.json();
+    assert_eq!(a["from"], "2025-10-01");
+    assert_eq!(a["to"], "2025-10-31");
+    let units = a["units"].as_array().unwrap();
+    let unit = |code: &str| {
+        units
+            .iter()
+            .find(|u| u["unit"] == code)
+            .unwrap_or_else(|| panic!("{code} is assessed"))
+            .clone()
+    };
+    // The counts are the month's counters of each unit.
+    let from = chrono::NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2025, 10, 31).unwrap();
+    for code in [TOWNSHIP, police.as_str()] {
+        let u = unit(code);
+        let stored = app.state.db.counter_totals(code, from, to).await.unwrap();
+        let stored: BTreeMap<String, i64> = stored.into_iter().filter(|(_, n)| *n != 0).collect();
+        let counts: BTreeMap<String, i64> = serde_json::from_value(u["counts"].clone()).unwrap();
+        assert_eq!(counts, stored, "{code}");
+    }
+    let p_unit = unit(&police);
+    assert_eq!(p_unit["counts"]["due_sign"], 1);
+    assert_eq!(p_unit["indicators"]["timely_sign_rate"], 1.0);
+    assert_eq!(p_unit["indicators"]["satisfaction_rate"], 1.0);
+    assert_eq!(p_unit["kind"], "department");
+    assert!(p_unit["rank"].as_u64().is_some(), "{p_unit}");
+    let c_unit = unit(TOWNSHIP);
+    assert_eq!(c_unit["indicators"]["timely_accept_rate"], 1.0);
+    assert_eq!(c_unit["indicators"]["accurate_dispatch_rate"], 1.0);
+    // Ranked best first; units with nothing to score come last, unranked.
+    let scores: Vec<Option<f64>> = units.iter().map(|u| u["score"].as_f64()).collect();
+    let ranked: Vec<f64> = scores.iter().map_while(|s| *s).collect();
+    assert!(ranked.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores[ranked.len()..].iter().all(Option::is_none));
+    assert!(
+        units.iter().any(|u| u["rank"].is_null()),
+        "idle units are listed too"
+    );
+    assert!(
+        a["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["level"] == "township"),
+        "{}",
+        a["levels"]
+    );
+
+    // The administrator sets the weights: only satisfaction counts, so a satisfied unit scores 100.
+    let w = json!({"timely_accept_rate": 0, "timely_sign_rate": 0, "on_time_close_rate": 0,
+        "close_rate": 0, "rework_rate": 0, "accurate_dispatch_rate": 0, "satisfaction_rate": 1});
+    app.post_json("/api/v1/admin/assessment-weights", &w, Some(&admin))
+        .await
+        .expect(StatusCode::METHOD_NOT_ALLOWED);
+    let put = |token: &str, body: &Value| {
+        let req = Request::put("/api/v1/admin/assessment-weights")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        app.send(req)
+    };
+    put(&centre, &w)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    put(&admin, &json!({"penalty_red": -1}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    put(&admin, &w).await.expect(StatusCode::OK);
+    let a = app
+        .get(
+            &format!("/api/v1/assessment?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await
+        .json();
+    let p_unit = a["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == police)
+        .unwrap()
+        .clone();
+    assert_eq!(p_unit["score"], 100.0, "{p_unit}");
+    put(&admin, &json!({})).await.expect(StatusCode::OK); // back to the defaults
+
+    let x = app
+        .get(
+            &format!("/api/v1/assessment.xlsx?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await;
+    x.expect(StatusCode::OK);
+    assert!(x.body.starts_with(b"PK"), "an xlsx (zip) file");
+    app.get(
+        "/api/v1/assessment?territory=623027&month=2025-10",
+        Some(&centre),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+    app.get("/api/v1/assessment?month=2025-13", Some(&centre))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}
