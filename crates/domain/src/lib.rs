@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod analysis;
+pub mod assessment;
 pub mod attachment;
 pub mod calendar;
 pub mod case;

@@ -77,6 +77,7 @@ const SOURCES: &[[&str; 3]] = &[
     area!("org"),
     area!("field"),
     area!("emergency"),
+    area!("center"),
 ];
 
 /// The languages with their tags, in the order of each [`SOURCES`] entry.

@@ -19,6 +19,7 @@ pub mod stats;
 #[macro_use]
 pub mod cases;
 pub mod emergency;
+pub mod center;
 pub mod error;
 pub mod feed;
 pub mod fieldwork;

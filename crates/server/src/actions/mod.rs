@@ -2,11 +2,13 @@
 //! Each takes the caller and parsed domain types, checks scope through [`crate::auth::Caller`],
 //! and returns plain data for the door to render.
 
+pub mod assessment;
 pub mod attachments;
 pub mod auth;
 pub mod case;
 pub mod emergency;
 pub mod fieldwork;
+pub mod center;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -245,6 +245,10 @@ struct QueueParams {
     view: Option<String>,
     cursor: Option<String>,
     done: Option<String>,
+    /// A node of the caller's scope (the war room's figures link here), with `open=1` for
+    /// its open cases only; implies the full listing.
+    territory: Option<String>,
+    open: Option<String>,
 }
 
 /// One row of the queue.
@@ -308,7 +312,12 @@ async fn queue_page(
 
 async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResult<Response> {
     let caller = ctx.require_caller()?;
-    let all = p.view.as_deref() == Some("all");
+    let within = match p.territory.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(caller.scoped(&crate::actions::territory::parse_code("territory", t)?)?),
+    };
+    let only_open = within.is_some() && matches!(p.open.as_deref(), Some("1" | "on" | "true"));
+    let all = p.view.as_deref() == Some("all") || within.is_some();
     let q: String = p.q.unwrap_or_default().trim().chars().take(100).collect();
     let status =
         match p.status.as_deref().map(str::trim) {
@@ -327,8 +336,9 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         None
     };
     let desk = Desk::of(caller);
+    let territory = within.as_ref().map(|w| w.code().to_string());
     let query = ListQuery {
-        within: None,
+        within,
         status,
         category: None,
         overdue,
@@ -337,7 +347,7 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         limit: if all { PAGE } else { QUEUE_SHOW as i64 + 1 },
         queue: !all,
         desk: if all { None } else { desk.filter() },
-        open_only: !all && status.is_none(),
+        open_only: (!all && status.is_none()) || only_open,
     };
     let rows = cases::list(state, caller, &query).await?;
     let next_cursor = (all && rows.len() as i64 == PAGE)
@@ -388,6 +398,12 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         }
         if overdue {
             parts.push("overdue=1".to_owned());
+        }
+        if let Some(t) = &territory {
+            parts.push(format!("territory={t}"));
+            if only_open {
+                parts.push("open=1".to_owned());
+            }
         }
         if let Some(c) = cursor {
             parts.push(format!("cursor={c}"));

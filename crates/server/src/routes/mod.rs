@@ -5,12 +5,14 @@ pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
 pub mod api_emergency;
+pub mod api_center;
 pub mod api_events;
 pub mod api_fieldwork;
 pub mod api_org;
 pub mod api_stats;
 pub mod case_pages;
 pub mod emergency_pages;
+pub mod center_pages;
 pub mod extract;
 pub mod field;
 pub mod open311;
@@ -78,12 +80,15 @@ pub fn router(state: AppState) -> Router {
         .merge(api_stats::router())
         .merge(api_emergency::router())
         .merge(api_events::router())
+        .merge(api_center::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY));
 
-    let pages = pages::router().layer(CsrfLayer::new());
+    let pages = pages::router()
+        .merge(center_pages::router())
+        .layer(CsrfLayer::new());
 
     Router::new()
         .nest("/api/v1", api)

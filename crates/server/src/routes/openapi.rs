@@ -4,7 +4,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    api, api_attachments, api_cases, api_emergency, api_events, api_org, open311, resident,
+    api, api_attachments, api_cases, api_center, api_emergency, api_events, api_org, open311,
+    resident,
 };
 use crate::routes::{api_fieldwork, api_stats};
 
@@ -97,6 +98,10 @@ use crate::routes::{api_fieldwork, api_stats};
         api_emergency::export_after_action,
         // command centre (issue 7): live events
         api_events::stream_events,
+        api_center::get_assessment,
+        api_center::export_assessment,
+        api_center::get_assessment_weights,
+        api_center::put_assessment_weights,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -109,6 +114,7 @@ use crate::routes::{api_fieldwork, api_stats};
         (name = "field", description = "Field work: work logs (台账) and daily reports (日报)"),
         (name = "stats", description = "Statistics of a node and its children over a period"),
         (name = "emergency", description = "Emergency response (应急预案, 一声令): plans, activation, instructions and their acknowledgement, the household roll call, the incident board, the after-action report"),
+        (name = "center", description = "The command centre: assessment, daily collection and analysis"),
         (name = "org", description = "The \"8+\" organisation: households, members, units, groups, monasteries, enterprises, pairings, their history, the five coverages, import and export"),
     )
 )]

@@ -73,6 +73,7 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
 
 mod attachments;
 mod cases;
+mod center;
 mod cluster;
 mod crash;
 mod emergency;
@@ -95,6 +96,7 @@ const MODULES: &[&str] = &[
     include_str!("fieldwork.rs"),
     include_str!("emergency.rs"),
     include_str!("events.rs"),
+    include_str!("center.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).

@@ -772,6 +772,11 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
         "/api/v1/events",
         "/api/v1/events?territory={c}&max_seconds=0",
     ),
+    ("/api/v1/assessment", "/api/v1/assessment?territory={c}"),
+    (
+        "/api/v1/assessment.xlsx",
+        "/api/v1/assessment.xlsx?territory={c}",
+    ),
     ("/api/v1/territories/{code}", "/api/v1/territories/{c}"),
     ("/api/v1/units", "/api/v1/units?territory={c}"),
     (

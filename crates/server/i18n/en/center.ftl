@@ -1,0 +1,23 @@
+# center: the command centre (作战室, /center)
+center-title = War room
+center-open = Open
+center-overdue = Overdue
+center-live = Live
+center-live-hint = New reports, supervision cards and closures appear here as they happen.
+center-live-new = New case
+center-live-card = Supervision
+center-live-changed = Closed
+center-live-off = Disconnected, reconnecting…
+center-children = Open and overdue below
+center-overdue-list = Overdue cases
+center-red-list = Red cards
+center-dispute-list = Disputes involving many people (10 or more)
+center-none = None.
+center-col-case = Case
+center-col-category = Category
+center-col-status = Status
+center-col-place = Place
+center-col-deadline = Due
+center-col-people = People / unit
+center-map-caption = Darker means more open cases; click to go down a level.
+center-households = Households of this grid

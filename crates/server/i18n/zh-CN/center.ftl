@@ -1,0 +1,23 @@
+# center: the command centre (作战室, /center)
+center-title = 作战室
+center-open = 在办
+center-overdue = 超期
+center-live = 实时动态
+center-live-hint = 新报事、督办和办结在这里即时出现。
+center-live-new = 新报事
+center-live-card = 督办
+center-live-changed = 办结
+center-live-off = 连接中断，正在重连…
+center-children = 下级在办与超期
+center-overdue-list = 超期案件
+center-red-list = 红牌督办
+center-dispute-list = 涉及人数较多的矛盾纠纷（10 人以上）
+center-none = 暂无。
+center-col-case = 案件编号
+center-col-category = 类别
+center-col-status = 状态
+center-col-place = 地点
+center-col-deadline = 期限
+center-col-people = 涉及人数 / 承办单位
+center-map-caption = 颜色越深，在办案件越多；点击进入下级。
+center-households = 本网格住户

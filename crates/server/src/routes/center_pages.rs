@@ -1,0 +1,285 @@
+//! `/center`: the war room page (作战室) of the signed-in leader's or operator's node, and its
+//! script. The page works without JavaScript (map, counts, lists, drill-down are links); the
+//! script only adds the live feed.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use store::cases::CaseRecord;
+
+use crate::actions::center::{self, WarRoom};
+use crate::actions::people::HouseholdView;
+use crate::actions::territory::level_key;
+use crate::error::AppError;
+use crate::map::{self, MapShape};
+use crate::routes::pages::{Chrome, PageCtx};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/center", get(center_page))
+        .route("/static/center.js", get(script))
+}
+
+#[derive(Deserialize)]
+struct CenterQuery {
+    territory: Option<String>,
+}
+
+/// A case in one of the lists.
+pub struct CaseRow {
+    pub id: i64,
+    pub code: String,
+    pub category: String,
+    pub status: String,
+    pub place: String,
+    pub deadline: String,
+    pub extra: String,
+}
+
+/// A child of the node with its load.
+pub struct LoadRow {
+    pub code: String,
+    pub name: String,
+    pub open: i64,
+    pub overdue: i64,
+    pub households: i64,
+}
+
+#[derive(Template)]
+#[template(path = "center.html")]
+struct CenterPage {
+    chrome: Chrome,
+    t: std::collections::HashMap<&'static str, String>,
+    code: String,
+    name: String,
+    level: String,
+    breadcrumb: Vec<(String, String)>,
+    open: i64,
+    overdue: i64,
+    households: i64,
+    members: i64,
+    map_svg: Option<String>,
+    children: Vec<LoadRow>,
+    overdue_cases: Vec<CaseRow>,
+    red_carded: Vec<CaseRow>,
+    large_disputes: Vec<CaseRow>,
+    household_rows: Vec<HouseholdView>,
+    /// Category names by code, as JSON, for the live list.
+    category_names: String,
+}
+
+impl CenterPage {
+    fn lists(&self) -> [(&'static str, &Vec<CaseRow>); 3] {
+        [
+            ("center-overdue-list", &self.overdue_cases),
+            ("center-red-list", &self.red_carded),
+            ("center-dispute-list", &self.large_disputes),
+        ]
+    }
+
+    fn l<'a>(&'a self, key: &'a str) -> &'a str {
+        self.t.get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+const KEYS: &[&str] = &[
+    "center-title",
+    "center-open",
+    "center-overdue",
+    "center-live",
+    "center-live-hint",
+    "center-live-new",
+    "center-live-card",
+    "center-live-changed",
+    "center-live-off",
+    "center-children",
+    "center-overdue-list",
+    "center-red-list",
+    "center-dispute-list",
+    "center-none",
+    "center-col-case",
+    "center-col-category",
+    "center-col-status",
+    "center-col-place",
+    "center-col-deadline",
+    "center-col-people",
+    "center-map-caption",
+    "center-households",
+    "count-households",
+    "count-members",
+    "col-name",
+    "col-code",
+];
+
+async fn center_page(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<CenterQuery>,
+) -> Response {
+    match center_inner(&state, &ctx, q).await {
+        Ok(r) => r,
+        Err(e) => ctx.error(e),
+    }
+}
+
+fn beijing(t: DateTime<Utc>) -> String {
+    t.with_timezone(&domain::clock::china_offset())
+        .format("%m-%d %H:%M")
+        .to_string()
+}
+
+async fn center_inner(
+    state: &AppState,
+    ctx: &PageCtx,
+    q: CenterQuery,
+) -> Result<Response, AppError> {
+    let caller = ctx.require_caller()?;
+    let code = match q.territory.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => caller.scoped(&crate::actions::territory::parse_code("territory", t)?)?,
+        None => caller.home(),
+    };
+    let room: WarRoom = center::war_room(state, caller, &code).await?;
+    let rules = state.rules.read().await;
+    let category = |c: &str| {
+        rules
+            .taxonomy
+            .get(c)
+            .map(|x| x.name.clone())
+            .unwrap_or_else(|| c.to_owned())
+    };
+    let row = |c: &CaseRecord, extra: String| CaseRow {
+        id: c.id,
+        code: c.code.clone(),
+        category: category(&c.category),
+        status: ctx.t(&format!("status-{}", c.status)),
+        place: c.territory.clone(),
+        deadline: c.deadline.map(beijing).unwrap_or_default(),
+        extra,
+    };
+    let overdue_cases = room
+        .overdue_cases
+        .iter()
+        .map(|c| row(c, c.handling_unit.clone()))
+        .collect();
+    let red_carded = room
+        .red_carded
+        .iter()
+        .map(|c| row(c, c.handling_unit.clone()))
+        .collect();
+    let large_disputes = room
+        .large_disputes
+        .iter()
+        .map(|(c, n)| row(c, n.to_string()))
+        .collect();
+    let category_names = serde_json::to_string(
+        &rules
+            .taxonomy
+            .leaves()
+            .map(|c| (c.code.to_string(), c.name.clone()))
+            .collect::<std::collections::BTreeMap<_, _>>(),
+    )
+    .unwrap_or_else(|_| "{}".into());
+    drop(rules);
+
+    let max_open = room
+        .children
+        .iter()
+        .map(|c| c.open)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (open_w, overdue_w) = (ctx.t("center-open"), ctx.t("center-overdue"));
+    let shapes: Vec<MapShape> = room
+        .children
+        .iter()
+        .filter_map(|c| {
+            Some(MapShape {
+                code: c.node.code.to_string(),
+                label: c.node.name.clone(),
+                geometry: c.node.geometry.clone()?,
+                href: format!("/center?territory={}", c.node.code),
+                shade: c.open as f64 / max_open,
+                title: format!(
+                    "{} ({}) · {open_w} {} · {overdue_w} {}",
+                    c.node.name, c.node.code, c.open, c.overdue
+                ),
+            })
+        })
+        .collect();
+    let caption = ctx.t("center-map-caption");
+    let map_svg = map::render(&shapes, &caption)
+        .or_else(|| {
+            // A grid's groups have no outlines: draw the node itself.
+            room.node.geometry.clone().and_then(|g| {
+                map::render(
+                    &[MapShape {
+                        code: room.node.code.to_string(),
+                        label: room.node.name.clone(),
+                        geometry: g,
+                        href: format!("/center?territory={}", room.node.code),
+                        shade: if room.open > 0 { 1.0 } else { 0.0 },
+                        title: format!(
+                            "{} · {open_w} {} · {overdue_w} {}",
+                            room.node.name, room.open, room.overdue
+                        ),
+                    }],
+                    &caption,
+                )
+            })
+        })
+        .map(|m| m.svg);
+    let t = KEYS.iter().map(|k| (*k, ctx.t(k))).collect();
+    Ok(ctx.render(
+        StatusCode::OK,
+        CenterPage {
+            chrome: ctx.chrome(format!("{} · {}", ctx.t("center-title"), room.node.name)),
+            t,
+            code: room.node.code.to_string(),
+            name: room.node.name.clone(),
+            level: ctx.t(level_key(room.node.level)),
+            breadcrumb: room
+                .ancestors
+                .iter()
+                .map(|a| (a.code.to_string(), a.name.clone()))
+                .collect(),
+            open: room.open,
+            overdue: room.overdue,
+            households: room.counts.households,
+            members: room.counts.members,
+            map_svg,
+            children: room
+                .children
+                .iter()
+                .map(|c| LoadRow {
+                    code: c.node.code.to_string(),
+                    name: c.node.name.clone(),
+                    open: c.open,
+                    overdue: c.overdue,
+                    households: c.counts.households,
+                })
+                .collect(),
+            overdue_cases,
+            red_carded,
+            large_disputes,
+            household_rows: room.households,
+            category_names,
+        },
+    ))
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../../static/center.js"),
+    )
+        .into_response()
+}

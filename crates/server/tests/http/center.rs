@@ -1,0 +1,369 @@
+//! The war room page (`/center`): who may open it, the map and children drawn from our
+//! geometry with their open and overdue loads, drill-down to a grid and its households, the
+//! lists, every figure a link, and the live script (no inline script: CSP).
+
+use super::*;
+
+fn count_in(html: &str, anchor: &str) -> i64 {
+    let at = html
+        .find(anchor)
+        .unwrap_or_else(|| panic!("{anchor} not on the page"));
+    let rest = &html[at + anchor.len()..];
+    let start = rest.find('>').unwrap() + 1;
+    let end = rest[start..].find('<').unwrap() + start;
+    rest[start..end].trim().parse().expect("a number")
+}
+
+#[tokio::test]
+async fn the_war_room_shows_its_node_live_and_drills_down() {
+    let app = App::new().await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+
+    // Signed out: to the login page; a grid worker has no war room; a leader has.
+    let r = app.page("/center", None).await;
+    assert!(r.status.is_redirection(), "{}", r.status);
+    let worker = app.session(&format!("worker-{}", p.grid)).await;
+    app.page("/center", Some(&worker))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let leader = app.session(&format!("leader-{TOWNSHIP}")).await;
+    app.page("/center?territory=623027", Some(&leader))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    let before = app
+        .page(&format!("/center?territory={VILLAGE}"), Some(&leader))
+        .await;
+    before.expect(StatusCode::OK);
+    let row = format!("<tr data-child=\"{}\">", p.grid);
+    let grid_before = {
+        let html = before.text();
+        let at = html.find(&row).expect("the grid's row");
+        count_in(&html[at..], "class=\"open\"")
+    };
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.security.theft", "description": "作战室测试",
+                    "territory": p.grid}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let case = r.json();
+
+    // The township's room: the map has a link per village, the live section its node, the
+    // script is external.
+    let r = app.page("/center", Some(&leader)).await;
+    r.expect(StatusCode::OK);
+    let html = r.text();
+    assert!(html.contains("作战室"), "title");
+    assert!(html.contains("<svg class=\"map\""), "a map");
+    assert!(
+        html.contains(&format!("href=\"/center?territory={VILLAGE}\"")),
+        "the village is a link on the map or the table"
+    );
+    assert!(html.contains(&format!("id=\"live\" data-territory=\"{TOWNSHIP}\"")));
+    assert!(html.contains("<script src=\"/static/center.js\" defer></script>"));
+    assert!(!html.contains("<script>"), "no inline script");
+    assert!(count_in(&html, "id=\"center-open\"") >= 1);
+
+    // The village's room counts the new case in its grid.
+    let r = app
+        .page(&format!("/center?territory={VILLAGE}"), Some(&leader))
+        .await;
+    let html = r.text();
+    let at = html.find(&row).expect("the grid's row");
+    let grid_after = count_in(&html[at..], "class=\"open\"");
+    assert!(
+        grid_after > grid_before,
+        "open in {} went {grid_before} → {grid_after}",
+        p.grid
+    );
+    // Every figure opens its list: the open cases of the grid list the new case.
+    let href = format!("/cases?territory={}&amp;open=1", p.grid);
+    assert!(html.contains(&href), "the open count links to {href}");
+    let list = app
+        .page(
+            &format!("/cases?territory={}&open=1", p.grid),
+            Some(&leader),
+        )
+        .await;
+    list.expect(StatusCode::OK);
+    assert!(
+        list.text().contains(case["code"].as_str().unwrap()),
+        "the list behind the figure holds the case"
+    );
+    app.page("/cases?territory=623027&open=1", Some(&leader))
+        .await
+        .expect(StatusCode::FORBIDDEN);
+
+    // Down to the grid: its households.
+    let r = app
+        .page(&format!("/center?territory={}", p.grid), Some(&leader))
+        .await;
+    r.expect(StatusCode::OK);
+    assert!(
+        r.text().contains("id=\"households\""),
+        "the grid's households"
+    );
+
+    let js = app.page("/static/center.js", None).await;
+    js.expect(StatusCode::OK);
+    assert!(
+        js.header(header::CONTENT_TYPE)
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(js.text().contains("EventSource"));
+}
+
+/// The load per child agrees with a recount of the open cases, and the overdue list holds
+/// the cases whose step is past due (seen by a clock a month later).
+#[tokio::test]
+async fn loads_agree_with_a_recount_and_overdue_cases_are_listed() {
+    let clock = Arc::new(FixedClock::at(Utc::now()));
+    let app = App::with_clock(clock.clone()).await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.security.theft", "description": "会超期的事",
+                    "territory": p.other_grid}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let code = r.json()["code"].as_str().unwrap().to_owned();
+
+    // A recount through the case list, against the partial-index query, at one instant (the
+    // other tests may add cases in between: retry until two reads agree).
+    let now = clock.now();
+    let mut agreed = false;
+    for _ in 0..5 {
+        let loads = app.state.db.open_load(VILLAGE, 15, now).await.unwrap();
+        let open = app
+            .state
+            .db
+            .list_cases(&store::cases::CaseFilter {
+                territory_prefix: VILLAGE.into(),
+                open_only: true,
+                limit: 100_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let again = app.state.db.open_load(VILLAGE, 15, now).await.unwrap();
+        if loads != again {
+            continue;
+        }
+        let mut recount: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for c in &open {
+            let e = recount
+                .entry(c.territory[..15.min(c.territory.len())].to_owned())
+                .or_default();
+            e.0 += 1;
+            if c.status != "parked" && c.deadline.is_some_and(|d| d < now) {
+                e.1 += 1;
+            }
+        }
+        let got: BTreeMap<String, (i64, i64)> = loads
+            .into_iter()
+            .map(|l| (l.code, (l.open, l.overdue)))
+            .collect();
+        if got == recount {
+            agreed = true;
+            break;
+        }
+    }
+    assert!(agreed, "the open load agrees with a recount");
+
+    // Two months later.
+    clock.advance(chrono::Duration::days(60));
+    let leader = app.session(&format!("leader-{TOWNSHIP}")).await;
+    let r = app
+        .page(
+            &format!("/center?territory={}", p.other_grid),
+            Some(&leader),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let html = r.text();
+    let list = html.find("超期案件").expect("the overdue list");
+    assert!(
+        html[list..].contains(&code),
+        "the case is overdue two months later"
+    );
+    assert!(count_in(&html, "id=\"center-overdue\"") >= 1);
+}
+
+/// A month's assessment of 达麦乡's units: the counts are the counters of the month (a recount
+/// per unit from `case_counters`), the indicators their ratios, units ranked by score; the
+/// weights are the administrator's; the Excel export is a workbook.
+#[tokio::test]
+async fn the_assessment_ranks_units_by_their_months_counters() {
+    // October 2025: a month no other test acts in.
+    let t0 = Utc.with_ymd_and_hms(2025, 10, 9, 2, 0, 0).unwrap();
+    let clock = Arc::new(FixedClock::at(t0));
+    let app = App::with_clock(clock.clone()).await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let police = format!("{TOWNSHIP}-police");
+    let handler = app.token(&format!("handler-{police}")).await;
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.security.theft", "description": "考核测试",
+                    "territory": p.grid}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let act = |token: String, body: Value| {
+        let path = format!("/api/v1/cases/{id}/actions");
+        let app = &app;
+        let clock = clock.clone();
+        async move {
+            clock.advance(chrono::Duration::minutes(30));
+            app.post_json(&path, &body, Some(&token))
+                .await
+                .expect(StatusCode::OK);
+        }
+    };
+    act(centre.clone(), json!({"action": "accept"})).await;
+    act(
+        centre.clone(),
+        json!({"action": "dispatch", "to": {"unit": police}}),
+    )
+    .await;
+    act(handler.clone(), json!({"action": "sign"})).await;
+    act(
+        handler.clone(),
+        json!({"action": "report_handled", "result": "solved", "text": "已追回"}),
+    )
+    .await;
+    act(centre.clone(), json!({"action": "verify", "passed": true})).await;
+    act(
+        centre.clone(),
+        json!({"action": "revisit", "satisfaction": "satisfied"}),
+    )
+    .await;
+
+    let r = app
+        .get(
+            &format!("/api/v1/assessment?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let a = r.json();
+    assert_eq!(a["from"], "2025-10-01");
+    assert_eq!(a["to"], "2025-10-31");
+    let units = a["units"].as_array().unwrap();
+    let unit = |code: &str| {
+        units
+            .iter()
+            .find(|u| u["unit"] == code)
+            .unwrap_or_else(|| panic!("{code} is assessed"))
+            .clone()
+    };
+    // The counts are the month's counters of each unit.
+    let from = chrono::NaiveDate::from_ymd_opt(2025, 10, 1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2025, 10, 31).unwrap();
+    for code in [TOWNSHIP, police.as_str()] {
+        let u = unit(code);
+        let stored = app.state.db.counter_totals(code, from, to).await.unwrap();
+        let stored: BTreeMap<String, i64> = stored.into_iter().filter(|(_, n)| *n != 0).collect();
+        let counts: BTreeMap<String, i64> = serde_json::from_value(u["counts"].clone()).unwrap();
+        assert_eq!(counts, stored, "{code}");
+    }
+    let p_unit = unit(&police);
+    assert_eq!(p_unit["counts"]["due_sign"], 1);
+    assert_eq!(p_unit["indicators"]["timely_sign_rate"], 1.0);
+    assert_eq!(p_unit["indicators"]["satisfaction_rate"], 1.0);
+    assert_eq!(p_unit["kind"], "department");
+    assert!(p_unit["rank"].as_u64().is_some(), "{p_unit}");
+    let c_unit = unit(TOWNSHIP);
+    assert_eq!(c_unit["indicators"]["timely_accept_rate"], 1.0);
+    assert_eq!(c_unit["indicators"]["accurate_dispatch_rate"], 1.0);
+    // Ranked best first; units with nothing to score come last, unranked.
+    let scores: Vec<Option<f64>> = units.iter().map(|u| u["score"].as_f64()).collect();
+    let ranked: Vec<f64> = scores.iter().map_while(|s| *s).collect();
+    assert!(ranked.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    assert!(scores[ranked.len()..].iter().all(Option::is_none));
+    assert!(
+        units.iter().any(|u| u["rank"].is_null()),
+        "idle units are listed too"
+    );
+    assert!(
+        a["levels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["level"] == "township"),
+        "{}",
+        a["levels"]
+    );
+
+    // The administrator sets the weights: only satisfaction counts, so a satisfied unit scores 100.
+    let w = json!({"timely_accept_rate": 0, "timely_sign_rate": 0, "on_time_close_rate": 0,
+        "close_rate": 0, "rework_rate": 0, "accurate_dispatch_rate": 0, "satisfaction_rate": 1});
+    app.post_json("/api/v1/admin/assessment-weights", &w, Some(&admin))
+        .await
+        .expect(StatusCode::METHOD_NOT_ALLOWED);
+    let put = |token: &str, body: &Value| {
+        let req = Request::put("/api/v1/admin/assessment-weights")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        app.send(req)
+    };
+    put(&centre, &w)
+        .await
+        .expect_error(StatusCode::FORBIDDEN, "forbidden");
+    put(&admin, &json!({"penalty_red": -1}))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+    put(&admin, &w).await.expect(StatusCode::OK);
+    let a = app
+        .get(
+            &format!("/api/v1/assessment?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await
+        .json();
+    let p_unit = a["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == police)
+        .unwrap()
+        .clone();
+    assert_eq!(p_unit["score"], 100.0, "{p_unit}");
+    put(&admin, &json!({})).await.expect(StatusCode::OK); // back to the defaults
+
+    let x = app
+        .get(
+            &format!("/api/v1/assessment.xlsx?territory={TOWNSHIP}&month=2025-10"),
+            Some(&centre),
+        )
+        .await;
+    x.expect(StatusCode::OK);
+    assert!(x.body.starts_with(b"PK"), "an xlsx (zip) file");
+    app.get(
+        "/api/v1/assessment?territory=623027&month=2025-10",
+        Some(&centre),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+    app.get("/api/v1/assessment?month=2025-13", Some(&centre))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}

@@ -1,0 +1,168 @@
+//! The war room's reads: the open and overdue load of a node per child, and its red-carded and
+//! large-dispute lists. Every query walks the open cases of the node only (the partial index
+//! `cases_open_territory`), never the history.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use crate::cases::CaseRecord;
+use crate::{Db, Result};
+
+/// The range of territory codes that start with `prefix` (digits only: `:` follows `9`), so
+/// that the index is used on both engines (a `LIKE` is not, on SQLite).
+fn code_range(prefix: &str) -> (String, String) {
+    (prefix.to_owned(), format!("{prefix}:"))
+}
+
+/// The open load of one child of a node.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Load {
+    /// The child's code (the node's own code for cases placed at the node itself).
+    pub code: String,
+    pub open: i64,
+    /// Open cases whose running step is past its deadline (parked ones do not run).
+    pub overdue: i64,
+}
+
+/// The condition of the partial index, repeated word for word.
+const OPEN: &str = "status NOT IN ('closed','rejected','merged')";
+
+impl Db {
+    /// Open and overdue cases under `prefix`, grouped by the first `child_len` characters of
+    /// their territory code.
+    pub async fn open_load(
+        &self,
+        prefix: &str,
+        child_len: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Load>> {
+        let (lo, hi) = code_range(prefix);
+        // A number, not input: formatted into the query (PostgreSQL's substr takes an int).
+        let len = child_len.min(18);
+        let sql = format!(
+            "SELECT substr(territory, 1, {len}) AS child, COUNT(*) AS open, \
+             SUM(CASE WHEN deadline < $1 AND status <> 'parked' THEN 1 ELSE 0 END) AS overdue \
+             FROM cases WHERE territory >= $2 AND territory < $3 AND {OPEN} \
+             GROUP BY substr(territory, 1, {len}) ORDER BY child"
+        );
+        on_read!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(now)
+                .bind(&lo)
+                .bind(&hi)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Load {
+                        code: r.try_get("child")?,
+                        open: r.try_get("open")?,
+                        overdue: r.try_get::<Option<i64>, _>("overdue")?.unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Open cases under `prefix` whose red card has fired (the clock's, at twice the limit),
+    /// latest card first.
+    pub async fn red_carded(&self, prefix: &str, limit: i64) -> Result<Vec<CaseRecord>> {
+        let (lo, hi) = code_range(prefix);
+        let sql = format!(
+            "SELECT c.* FROM cases c JOIN case_timers t ON t.case_id = c.id AND t.kind = 'red_card' \
+             WHERE c.territory >= $1 AND c.territory < $2 AND c.{OPEN} AND t.fired_at IS NOT NULL \
+             ORDER BY t.fired_at DESC, c.id DESC LIMIT $3"
+        );
+        on_read!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&lo)
+                .bind(&hi)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+        })
+    }
+
+    /// Open disputes under `prefix` whose mediation record counts at least `min_people`
+    /// people involved, most people first, with that number.
+    pub async fn large_disputes(
+        &self,
+        prefix: &str,
+        min_people: u32,
+        limit: usize,
+    ) -> Result<Vec<(CaseRecord, u32)>> {
+        let (lo, hi) = code_range(prefix);
+        let sql = format!(
+            "SELECT c.*, m.body AS mediation FROM cases c JOIN mediation_records m ON m.case_id = c.id \
+             WHERE c.territory >= $1 AND c.territory < $2 AND c.{OPEN} ORDER BY c.id DESC LIMIT 5000"
+        );
+        let mut out: Vec<(CaseRecord, u32)> = on_read!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&lo)
+                .bind(&hi)
+                .fetch_all(pool)
+                .await?;
+            let mut v = Vec::new();
+            for r in &rows {
+                let body: String = r.try_get("mediation")?;
+                let people = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|b| b["people_involved"].as_u64())
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(0);
+                if people >= min_people {
+                    v.push((case_from_row!(r), people));
+                }
+            }
+            v
+        });
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.id.cmp(&a.0.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+}
+
+/// One unit's sum of one counter over a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnitCount {
+    pub unit: String,
+    pub counter: String,
+    pub n: i64,
+}
+
+impl Db {
+    /// Assessment counters of every unit whose code starts with `prefix` (a territory's units:
+    /// its centres, grids and departments), summed per unit and counter over `[from, to]`.
+    /// Reads the period's rows by day (`case_counters_day`), not the units' whole history.
+    pub async fn counter_sums_by_unit(
+        &self,
+        prefix: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<UnitCount>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT unit, counter, CAST(SUM(n) AS BIGINT) AS n FROM case_counters \
+                 WHERE day >= $1 AND day <= $2 AND unit >= $3 AND unit < $4 \
+                 GROUP BY unit, counter ORDER BY unit, counter",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(UnitCount {
+                        unit: r.try_get("unit")?,
+                        counter: r.try_get("counter")?,
+                        n: r.try_get("n")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}

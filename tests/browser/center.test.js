@@ -1,0 +1,119 @@
+// Browser journey of the war room (/center), in Debian's chromium driven by playwright-core,
+// against the release binary on a fresh small demo (夏河县), JavaScript on: the leader of
+// 达麦乡 opens the war room, a grid worker reports a case through the API, and the case
+// appears live — at the top of the live list, in the open count of its village, flashing on
+// the map — without a reload. Then the leader clicks the village on the map and lands on its
+// war room.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const bin = process.env.GESANG_BIN
+  ?? join(process.env.CARGO_TARGET_DIR ?? join(root, 'target'), 'release', 'gesang');
+const port = Number(process.env.GESANG_CENTER_PORT ?? 18188);
+const base = `http://127.0.0.1:${port}`;
+const shots = join(here, 'screenshots');
+
+const TOWNSHIP = '623027202'; // 达麦乡
+const VILLAGE = '623027202201'; // 达麦村
+const GRID = '623027202201001';
+
+let server, dataDir, browser;
+
+async function waitHealthy() {
+  for (let i = 0; i < 600; i++) {
+    try {
+      const r = await fetch(`${base}/healthz`);
+      if (r.ok) return;
+    } catch { /* not up yet */ }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error('server did not become healthy');
+}
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  dataDir = mkdtempSync(join(tmpdir(), 'gesang-center-'));
+  server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--demo-scale', 'small',
+    '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitHealthy();
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function token(user) {
+  const r = await fetch(`${base}/api/v1/auth/token`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: user, password: 'gesang-demo' }),
+  });
+  assert.equal(r.status, 200);
+  return (await r.json()).token;
+}
+
+test('the leader sees a new case appear live in the war room', async () => {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const p = await ctx.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  // A refused script or stream would show as a console error; the browser's own favicon probe
+  // is the one 404 a page without a favicon gets.
+  p.on('console', (m) => { if (m.type() === 'error' && !/404/.test(m.text())) errors.push(m.text()); });
+  p.on('response', (res) => {
+    if (res.status() >= 400 && !res.url().endsWith('/favicon.ico')) errors.push(`${res.status()} ${res.url()}`);
+  });
+  await p.goto(`${base}/login?next=/center`);
+  await p.fill('input[name=username]', `leader-${TOWNSHIP}`);
+  await p.fill('input[name=password]', 'gesang-demo');
+  await p.click('main form button[type=submit]');
+  assert.match(p.url(), /\/center$/);
+  await p.waitForSelector('svg.map');
+  // The stream is open (the script marks it).
+  await p.waitForSelector('#live-state.on', { timeout: 10000 });
+  const openBefore = Number(await p.textContent('#center-open'));
+  const villageOpen = `#center-children tr[data-child="${VILLAGE}"] a.open`;
+  const villageBefore = Number(await p.textContent(villageOpen));
+
+  const worker = await token(`worker-${GRID}`);
+  const r = await fetch(`${base}/api/v1/cases`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${worker}` },
+    body: JSON.stringify({
+      category: 'attention.security.theft', description: '作战室浏览器测试：牧场围栏被盗',
+      territory: GRID,
+    }),
+  });
+  assert.equal(r.status, 201);
+  const created = await r.json();
+
+  const item = p.locator('#live-list li.created', { hasText: created.code });
+  await item.waitFor({ timeout: 10000 });
+  assert.equal(await item.locator('a').getAttribute('href'), `/cases/${created.id}`);
+  assert.equal(Number(await p.textContent('#center-open')), openBefore + 1);
+  assert.equal(Number(await p.textContent(villageOpen)), villageBefore + 1);
+  assert.ok(await p.locator(`#center-map a[href="/center?territory=${VILLAGE}"] path.flash`).count() >= 1,
+    'the village flashes on the map');
+  await p.screenshot({ path: join(shots, 'center-live.png'), fullPage: true });
+
+  // Drill down by the map.
+  await p.click(`#center-map a[href="/center?territory=${VILLAGE}"]`);
+  await p.waitForURL(`**/center?territory=${VILLAGE}`);
+  assert.match(await p.textContent('h1'), /达麦村/);
+  assert.deepEqual(errors, [], 'no script errors (CSP allows the page\'s own script)');
+  await ctx.close();
+});
