@@ -72,14 +72,15 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
         return Err(OrgError::new(
             field,
             "bad_id_number",
-            format!("{} is not a birth date", &body[6..14]),
+            // The digits are personal data: never echoed in a message.
+            "characters 7 to 14 of a resident ID are a birth date (YYYYMMDD); these are not",
         ));
     }
     if !last.starts_with(expected) {
         return Err(OrgError::new(
             field,
             "bad_check_digit",
-            format!("the check character should be {expected}, not {last}"),
+            "the check character (the 18th) does not match the first 17",
         ));
     }
     Ok(id)
@@ -106,7 +107,12 @@ pub fn parse_phone(raw: &str) -> Result<String, OrgError> {
     Err(OrgError::new(
         "phone",
         "bad_phone",
-        format!("{raw:?} is neither a mobile number (11 digits) nor a landline with its area code"),
+        // The value is personal data: never echoed in a message.
+        format!(
+            "a phone number is a mobile number (11 digits) or a landline with its area code; \
+             this one has {} characters",
+            raw.chars().count()
+        ),
     ))
 }
 

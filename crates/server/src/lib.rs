@@ -8,6 +8,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod datakey;
 pub mod demo;
 pub mod error;
 pub mod i18n;

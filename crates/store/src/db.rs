@@ -43,6 +43,9 @@ pub enum Pools {
 #[derive(Debug, Clone)]
 pub struct Db {
     pub pools: Pools,
+    /// The data keys personal data is sealed with ([`crate::vault`]); none until
+    /// [`Db::with_vault`].
+    pub vault: std::sync::Arc<crate::vault::Vault>,
 }
 
 /// Run `$body` with `$pool` bound to a pool for reading, on either backend.
@@ -163,6 +166,7 @@ impl Db {
             .await?;
         Ok(Db {
             pools: Pools::Sqlite { read, write },
+            vault: Default::default(),
         })
     }
 
@@ -176,6 +180,7 @@ impl Db {
             .await?;
         Ok(Db {
             pools: Pools::Postgres(pool),
+            vault: Default::default(),
         })
     }
 
@@ -214,6 +219,12 @@ impl Db {
         }
         admin.close().await;
         Ok(())
+    }
+
+    /// The same database, sealing and opening personal data with `vault`.
+    pub fn with_vault(mut self, vault: std::sync::Arc<crate::vault::Vault>) -> Db {
+        self.vault = vault;
+        self
     }
 
     pub fn backend(&self) -> Backend {

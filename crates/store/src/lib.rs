@@ -21,11 +21,15 @@ pub mod migrate;
 pub mod org;
 pub mod people;
 pub mod public;
+pub mod sealed;
 pub mod territory;
 pub mod testing;
+/// Sealing of personal data (its own crate, so that it is compiled optimised in dev builds).
+pub use vault;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;
+pub use vault::{Vault, VaultError};
 
 /// Result type of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

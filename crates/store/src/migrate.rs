@@ -31,6 +31,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0010_attachments"),
     migration!("0011_open311_keys"),
     migration!("0030_org"),
+    migration!("0060_sealed_personal_data"),
+    migration!("0061_audit_reveals"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -3,6 +3,7 @@
 //! and returns plain data for the door to render.
 
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod case;
 pub mod org;

@@ -5,6 +5,8 @@ pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
 pub mod api_org;
+// Audit log of personal data (issue 9).
+pub mod api_audit;
 pub mod case_pages;
 pub mod extract;
 pub mod open311;
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(resident::api_router())
         .merge(open311::api_router())
         .merge(api_org::router())
+        .merge(api_audit::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)

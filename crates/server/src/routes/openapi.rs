@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident};
+use crate::routes::{api, api_attachments, api_audit, api_cases, api_org, open311, resident};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -43,6 +43,9 @@ use crate::routes::{api, api_attachments, api_cases, api_org, open311, resident}
         api_org::get_coverage_gaps,
         api_org::export_coverage_gaps,
         api_org::export_kind,
+        // audit log of personal data (issue 9)
+        api_audit::list_audit,
+        api_audit::export_audit,
         api_org::import_kind,
         api_org::list_households,
         api_org::get_household,
