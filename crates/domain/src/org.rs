@@ -60,6 +60,15 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
             ),
         ));
     }
+    // Found by the fuzz target `personal_fields`: 18 characters of which some are not ASCII
+    // made the byte split below panic.
+    if !id.is_ascii() {
+        return Err(OrgError::new(
+            field,
+            "bad_id_number",
+            "a resident ID is digits and a final X",
+        ));
+    }
     let (body, last) = id.split_at(17);
     let Some(expected) = id_check_char(body) else {
         return Err(OrgError::new(
@@ -352,6 +361,21 @@ pub fn is_masked(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_numbers_of_eighteen_non_ascii_characters_are_refused_not_a_panic() {
+        // Found by the fuzz target `personal_fields` (issue 9).
+        for raw in [
+            "夏河县拉卜楞镇1号夏河县拉卜楞镇1号",
+            "62302719800101001é",
+            "６２３０２７１９８００１０１００１X",
+        ] {
+            let e = parse_id_number(raw).unwrap_err();
+            assert_eq!(e.reason, "bad_id_number", "{raw}");
+        }
+        let e = parse_phone("１３９００００００００").unwrap_err();
+        assert!(!e.message.contains("１３９"), "{}", e.message);
+    }
 
     #[test]
     fn id_numbers_need_a_right_check_character_and_a_real_birth_date() {

@@ -11,6 +11,8 @@ pub mod config;
 pub mod datakey;
 pub mod demo;
 pub mod error;
+/// Fuzz targets of every parser of outside input (issue 9).
+pub mod fuzzing;
 pub mod i18n;
 pub mod intake;
 pub mod jobs;

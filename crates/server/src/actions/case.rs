@@ -387,6 +387,27 @@ pub fn record_of(prev: &CaseRecord, case: &Case) -> AppResult<CaseRecord> {
     })
 }
 
+/// The fields an action body names, read as [`parse_command`] reads them (for the fuzz target:
+/// everything of the command parser that does not need the database).
+pub fn command_fields(body: &Json) -> AppResult<Vec<&str>> {
+    let mut out = vec![str_param(body, "action")?];
+    for f in [
+        "reason",
+        "redirect",
+        "to",
+        "note",
+        "result",
+        "satisfaction",
+        "until",
+        "hours",
+    ] {
+        if let Ok(v) = str_param(body, f) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 fn str_param<'a>(body: &'a Json, field: &str) -> AppResult<&'a str> {
     body.get(field)
         .and_then(Json::as_str)

@@ -75,9 +75,11 @@ mod attachments;
 mod audit;
 // The authorisation matrix, every operation × every role (issue 9).
 mod authz;
+// The fuzz targets as a bounded test (issue 9).
 mod cases;
 mod cluster;
 mod crash;
+mod fuzz;
 mod open311;
 mod org;
 mod resident;
@@ -93,6 +95,7 @@ const MODULES: &[&str] = &[
     include_str!("org.rs"),
     include_str!("audit.rs"),
     include_str!("authz.rs"),
+    include_str!("fuzz.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
