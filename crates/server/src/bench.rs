@@ -169,13 +169,22 @@ pub(crate) enum Scratch {
     Postgres { admin_url: String, name: String },
 }
 
+/// A fresh random data key for a scratch database (gone with it).
+fn bench_vault() -> anyhow::Result<std::sync::Arc<store::Vault>> {
+    Ok(std::sync::Arc::new(store::Vault::parse(
+        &store::Vault::generate_key_line()?,
+    )?))
+}
+
 pub(crate) async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
     match database_url {
         Some(admin_url) if admin_url.starts_with("postgres") => {
             let name = format!("gesang_bench_{}", std::process::id());
             let url = Db::create_postgres_database(admin_url, &name).await?;
             eprintln!("bench: fresh database {name}");
-            let db = Db::connect(Some(&url), std::path::Path::new(".")).await?;
+            let db = Db::connect(Some(&url), std::path::Path::new("."))
+                .await?
+                .with_vault(bench_vault()?);
             Ok((
                 db,
                 Scratch::Postgres {
@@ -187,7 +196,7 @@ pub(crate) async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, 
         _ => {
             let dir = std::env::temp_dir().join(format!("gesang-bench-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let db = Db::connect(None, &dir).await?;
+            let db = Db::connect(None, &dir).await?.with_vault(bench_vault()?);
             Ok((db, Scratch::Dir(dir)))
         }
     }

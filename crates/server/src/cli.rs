@@ -30,10 +30,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Restore(args) => {
-            let db = open(&cli.global).await?;
+            // The copy moves sealed values as they are: no key is needed (nor recorded: the
+            // database must be empty), and the backup's key is checked afterwards.
+            let db = open_unkeyed(&cli.global).await?;
             let result = restore(&db, &args.file).await;
+            let checked = match &result {
+                Ok(()) => crate::datakey::attach(&cli.global, db.clone())
+                    .await
+                    .map(|_| ())
+                    .context(
+                        "restored, but the data key given does not open the backup's personal                          data: start the server with the key the backup was made under",
+                    ),
+                Err(_) => Ok(()),
+            };
             db.close().await;
-            result
+            result.and(checked)
         }
         Command::Import(args) => {
             let db = open(&cli.global).await?;
@@ -67,6 +78,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
             Ok(())
+        }
+        Command::RotateDataKey(args) => {
+            let db = open(&cli.global).await?;
+            let result =
+                crate::datakey::rotate(&cli.global, db.clone(), &args.new_key_file, args.prepare)
+                    .await;
+            db.close().await;
+            result
         }
     }
 }
@@ -134,7 +153,17 @@ async fn restore(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connect and migrate.
+/// Connect and migrate, without the data key (for a restore).
+async fn open_unkeyed(global: &GlobalArgs) -> anyhow::Result<Db> {
+    let url = global.database_url.as_ref().map(|u| u.0.as_str());
+    let db = Db::connect(url, &global.data_dir)
+        .await
+        .with_context(|| format!("cannot open the database {:?}", global.database_url))?;
+    db.migrate().await.context("migration failed")?;
+    Ok(db)
+}
+
+/// Connect, migrate, and attach the data key (checked against the database).
 async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
     let url = global.database_url.as_ref().map(|u| u.0.as_str());
     let db = Db::connect(url, &global.data_dir)
@@ -142,9 +171,11 @@ async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
         .with_context(|| format!("cannot open the database {:?}", global.database_url))?;
     let started = Instant::now();
     let n = db.migrate().await.context("migration failed")?;
+    let db = crate::datakey::attach(global, db).await?;
     tracing::info!(
         backend = db.backend().as_str(),
         applied = n,
+        data_key = db.vault.sealing_key_id().unwrap_or(""),
         ms = started.elapsed().as_millis() as u64,
         "database ready"
     );

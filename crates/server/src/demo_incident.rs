@@ -50,6 +50,7 @@ async fn caller(db: &Db, username: &str) -> anyhow::Result<Caller> {
     Ok(Caller {
         principal: c.principal,
         csrf_token: String::new(),
+        client: "gesang demo-incident".to_owned(),
     })
 }
 

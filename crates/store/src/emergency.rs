@@ -206,14 +206,17 @@ macro_rules! incident_from_row {
 }
 
 macro_rules! instruction_from_row {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
         InstructionRow {
             incident: r.try_get("incident")?,
             seq: r.try_get("seq")?,
             member: r.try_get("member")?,
             member_name: r.try_get("member_name")?,
-            member_phone: r.try_get("member_phone")?,
+            member_phone: $db.vault.open_opt(
+                "members.phone",
+                r.try_get::<Option<String>, _>("member_phone")?.as_deref(),
+            )?,
             unit: r.try_get("unit")?,
             unit_name: r.try_get("unit_name")?,
             role: r.try_get("role")?,
@@ -864,8 +867,12 @@ impl Db {
                         note: r.try_get("note")?,
                         version: r.try_get("version")?,
                         head_name: r.try_get("head_name")?,
-                        phone: r.try_get("phone")?,
-                        address: r.try_get("address")?,
+                        phone: self
+                            .vault
+                            .open("households.phone", &r.try_get::<String, _>("phone")?)?,
+                        address: self
+                            .vault
+                            .open("households.address", &r.try_get::<String, _>("address")?)?,
                     })
                 })
                 .collect()
@@ -949,7 +956,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?;
             match row {
-                Some(r) => Ok(Some(instruction_from_row!(&r))),
+                Some(r) => Ok(Some(instruction_from_row!(&r, self))),
                 None => Ok(None),
             }
         })
@@ -976,7 +983,7 @@ impl Db {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-            rows.iter().map(|r| Ok(instruction_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(instruction_from_row!(r, self))).collect()
         })
     }
 
@@ -997,7 +1004,7 @@ impl Db {
                 .bind(unit.unwrap_or(""))
                 .fetch_all(pool)
                 .await?;
-            rows.iter().map(|r| Ok(instruction_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(instruction_from_row!(r, self))).collect()
         })
     }
 

@@ -18,8 +18,8 @@ pub mod bulk;
 pub mod stats;
 #[macro_use]
 pub mod cases;
-pub mod emergency;
 pub mod center;
+pub mod emergency;
 pub mod error;
 pub mod feed;
 pub mod fieldwork;
@@ -28,11 +28,15 @@ pub mod migrate;
 pub mod org;
 pub mod people;
 pub mod public;
+pub mod sealed;
 pub mod territory;
 pub mod testing;
+/// Sealing of personal data (its own crate, so that it is compiled optimised in dev builds).
+pub use vault;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;
+pub use vault::{Vault, VaultError};
 
 /// Result type of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,11 +4,12 @@
 
 pub mod assessment;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod case;
+pub mod center;
 pub mod emergency;
 pub mod fieldwork;
-pub mod center;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -37,6 +37,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_gesang"))
             .args(&all)
             .env("GESANG_LOG", "warn")
+            .env("GESANG_DATA_KEY", store::vault::TEST_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
