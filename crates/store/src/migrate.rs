@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0030_org"),
     migration!("0050_live_feed"),
     migration!("0051_center_open_cases"),
+    migration!("0052_cases_created"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -7,6 +7,7 @@ pub mod attachments;
 pub mod auth;
 pub mod case;
 pub mod center;
+pub mod daily;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -73,6 +73,8 @@ use crate::routes::{
         api_events::stream_events,
         api_center::get_assessment,
         api_center::export_assessment,
+        api_center::get_daily,
+        api_center::export_daily,
         api_center::get_assessment_weights,
         api_center::put_assessment_weights,
     ),
