@@ -166,3 +166,58 @@ impl Db {
         })
     }
 }
+
+/// A case as the daily analysis sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sighted {
+    pub id: i64,
+    pub code: String,
+    pub category: String,
+    pub territory: String,
+    pub status: String,
+    pub lat: Option<f64>,
+    pub lng: Option<f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl Db {
+    /// Cases created in `[from, to)` under `prefix` (at most `limit`, oldest first), read by
+    /// creation time (`cases_created`).
+    pub async fn cases_created_between(
+        &self,
+        prefix: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Sighted>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, code, category, territory, status, lat, lng, created_at FROM cases \
+                 WHERE created_at >= $1 AND created_at < $2 AND territory >= $3 AND territory < $4 \
+                 ORDER BY created_at, id LIMIT $5",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&lo)
+            .bind(&hi)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(Sighted {
+                        id: r.try_get("id")?,
+                        code: r.try_get("code")?,
+                        category: r.try_get("category")?,
+                        territory: r.try_get("territory")?,
+                        status: r.try_get("status")?,
+                        lat: r.try_get("lat")?,
+                        lng: r.try_get("lng")?,
+                        created_at: r.try_get("created_at")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}

@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0040_emergency"),
     migration!("0050_live_feed"),
     migration!("0051_center_open_cases"),
+    migration!("0052_cases_created"),
     migration!("0060_sealed_personal_data"),
     migration!("0061_audit_reveals"),
 ];

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod case;
 pub mod center;
+pub mod daily;
 pub mod emergency;
 pub mod fieldwork;
 pub mod org;

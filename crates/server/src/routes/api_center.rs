@@ -9,6 +9,7 @@ use axum::routing::{get, put};
 use serde::Deserialize;
 
 use crate::actions::assessment::{self, AssessmentResponse, Month};
+use crate::actions::daily::{self, DailyResponse};
 use crate::actions::territory::parse_code;
 use crate::auth::{ApiCaller, Caller, InScope};
 use crate::error::{AppResult, ErrorBody};
@@ -19,6 +20,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/assessment", get(get_assessment))
         .route("/assessment.xlsx", get(export_assessment))
+        .route("/daily", get(get_daily))
+        .route("/daily.xlsx", get(export_daily))
         .route(
             "/admin/assessment-weights",
             put(put_assessment_weights).get(get_assessment_weights),
@@ -126,4 +129,87 @@ pub async fn put_assessment_weights(
     ApiJson(w): ApiJson<domain::assessment::Weights>,
 ) -> AppResult<Json<domain::assessment::Weights>> {
     Ok(Json(assessment::set_weights(&state, &caller, w).await?))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DailyQuery {
+    /// The node (default: the caller's own).
+    pub territory: Option<String>,
+    /// `YYYY-MM-DD` (default: today, Asia/Shanghai).
+    pub date: Option<String>,
+}
+
+/// The node and day of a daily request.
+pub fn node_and_day(
+    state: &AppState,
+    caller: &Caller,
+    territory: Option<&str>,
+    date: Option<&str>,
+) -> AppResult<(InScope, chrono::NaiveDate)> {
+    let node = match territory.filter(|t| !t.is_empty()) {
+        Some(t) => caller.scoped(&parse_code("territory", t)?)?,
+        None => caller.home(),
+    };
+    let day = match date.filter(|d| !d.is_empty()) {
+        Some(d) => chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
+            crate::error::AppError::unprocessable("date", format!("{d:?} is not YYYY-MM-DD"))
+        })?,
+        None => state
+            .clock
+            .now()
+            .with_timezone(&domain::clock::china_offset())
+            .date_naive(),
+    };
+    Ok((node, day))
+}
+
+/// The day's summary and analysis (日汇总、日研判) of a node: cases by class and child, the
+/// categories and places rising against their 7- and 30-day baselines (conditional binomial
+/// test, 5 % false discovery rate), space-time clusters, sensitive cases, large disputes,
+/// overdue and red-carded cases, and what needs a leader's attention.
+#[utoipa::path(get, path = "/api/v1/daily", tag = "center",
+    security(("bearer" = [])), params(DailyQuery),
+    responses((status = 200, body = DailyResponse),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn get_daily(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<DailyQuery>,
+) -> AppResult<Json<DailyResponse>> {
+    let (node, day) = node_and_day(&state, &caller, q.territory.as_deref(), q.date.as_deref())?;
+    Ok(Json(daily::daily(&state, &caller, &node, day).await?))
+}
+
+/// The same as an Excel workbook with a native chart.
+#[utoipa::path(get, path = "/api/v1/daily.xlsx", tag = "center",
+    security(("bearer" = [])), params(DailyQuery),
+    responses((status = 200, content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = Vec<u8>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn export_daily(
+    State(state): State<AppState>,
+    ApiCaller(caller): ApiCaller,
+    ApiQuery(q): ApiQuery<DailyQuery>,
+) -> AppResult<Response> {
+    let (node, day) = node_and_day(&state, &caller, q.territory.as_deref(), q.date.as_deref())?;
+    let d = daily::daily(&state, &caller, &node, day).await?;
+    let bytes = daily::workbook(&d)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"daily-{}-{}.xlsx\"",
+                    d.territory, d.date
+                ),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }

@@ -23,6 +23,7 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/center", get(center_page))
+        .route("/center/daily", get(daily_page))
         .route("/static/center.js", get(script))
 }
 
@@ -282,4 +283,72 @@ async fn script() -> Response {
         include_str!("../../static/center.js"),
     )
         .into_response()
+}
+
+#[derive(Deserialize)]
+struct DailyPageQuery {
+    territory: Option<String>,
+    date: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "daily.html")]
+struct DailyPage {
+    chrome: Chrome,
+    d: crate::actions::daily::DailyResponse,
+    max_child: u64,
+    prev_day: String,
+}
+
+impl DailyPage {
+    fn lists(&self) -> [(&'static str, &Vec<crate::actions::daily::DayCase>); 4] {
+        [
+            ("敏感类报事", &self.d.sensitive),
+            ("较大矛盾纠纷", &self.d.large_disputes),
+            ("超期案件", &self.d.overdue),
+            ("红牌督办", &self.d.red_carded),
+        ]
+    }
+}
+
+/// The printable daily report (日汇总、日研判) of a node: the same as `GET /api/v1/daily`.
+async fn daily_page(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<DailyPageQuery>,
+) -> Response {
+    let result = async {
+        let caller = ctx.require_caller()?;
+        if !center::has_war_room(caller.role()) {
+            return Err(AppError::Forbidden(
+                "the daily report is for leaders and centre operators".into(),
+            ));
+        }
+        let (node, day) = crate::routes::api_center::node_and_day(
+            &state,
+            caller,
+            q.territory.as_deref(),
+            q.date.as_deref(),
+        )?;
+        let d = crate::actions::daily::daily(&state, caller, &node, day).await?;
+        let max_child = d
+            .summary
+            .by_child
+            .iter()
+            .map(|c| c.cases)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        Ok(ctx.render(
+            StatusCode::OK,
+            DailyPage {
+                chrome: ctx.chrome(format!("{} {} 日汇总与研判", d.name, d.date)),
+                prev_day: d.date.pred_opt().unwrap_or(d.date).to_string(),
+                d,
+                max_child,
+            },
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.error(e))
 }

@@ -103,6 +103,8 @@ use crate::routes::{api_fieldwork, api_stats};
         api_events::stream_events,
         api_center::get_assessment,
         api_center::export_assessment,
+        api_center::get_daily,
+        api_center::export_daily,
         api_center::get_assessment_weights,
         api_center::put_assessment_weights,
     ),

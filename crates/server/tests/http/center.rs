@@ -367,3 +367,115 @@ async fn the_assessment_ranks_units_by_their_months_counters() {
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// A day with a burst of thefts at one spot: the daily report counts them, flags the category
+/// and the place as rising against their empty baselines, finds the space-time cluster, puts
+/// them on the leader's attention list, and exports the workbook and the printable page.
+#[tokio::test]
+async fn the_daily_report_flags_a_burst_and_its_cluster() {
+    use geo::InteriorPoint;
+    // 20 November 2025: a day no other test acts in, with nothing in the month before.
+    let t0 = Utc.with_ymd_and_hms(2025, 11, 20, 1, 0, 0).unwrap();
+    let clock = Arc::new(FixedClock::at(t0));
+    let app = App::with_clock(clock.clone()).await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let node = app.territory(&admin, &p.grid).await;
+    let shape = server::actions::territory::parse_multipolygon(&node["geometry"].to_string())
+        .expect("the grid's outline");
+    let pt = shape.interior_point().expect("a point inside");
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let mut codes = Vec::new();
+    for i in 0..6 {
+        clock.advance(chrono::Duration::minutes(20));
+        let r = app
+            .post_json(
+                "/api/v1/cases",
+                &json!({"category": "attention.security.theft",
+                        "description": format!("牛棚被盗 {i}"),
+                        "location": {"lng": pt.x() + 0.0001 * f64::from(i), "lat": pt.y()}}),
+                Some(&centre),
+            )
+            .await;
+        r.expect(StatusCode::CREATED);
+        codes.push(r.json()["code"].as_str().unwrap().to_owned());
+    }
+    let r = app
+        .get(
+            &format!("/api/v1/daily?territory={VILLAGE}&date=2025-11-20"),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::OK);
+    let d = r.json();
+    assert_eq!(d["summary"]["cases"], 6, "{}", d["summary"]);
+    assert_eq!(d["summary"]["by_class"]["attention"], 6);
+    let grid_row = d["summary"]["by_child"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["territory"] == p.grid.as_str())
+        .expect("the grid in the summary")
+        .clone();
+    assert_eq!(grid_row["cases"], 6);
+    let theft = d["rising_categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == "attention.security.theft")
+        .unwrap_or_else(|| panic!("theft rose: {}", d["rising_categories"]))
+        .clone();
+    assert_eq!(theft["today"], 6);
+    assert_eq!(theft["last_7"], 0);
+    assert!(theft["p_7"].as_f64().unwrap() < 1e-4, "{theft}");
+    assert!(
+        d["rising_places"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["key"] == p.grid.as_str()),
+        "{}",
+        d["rising_places"]
+    );
+    let clusters = d["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 1, "{clusters:?}");
+    assert_eq!(clusters[0]["size"], 6);
+    let mut in_cluster: Vec<String> = serde_json::from_value(clusters[0]["codes"].clone()).unwrap();
+    in_cluster.sort();
+    codes.sort();
+    assert_eq!(in_cluster, codes);
+    assert!(!d["attention"].as_array().unwrap().is_empty());
+    // The day before: nothing.
+    let before = app
+        .get(
+            &format!("/api/v1/daily?territory={VILLAGE}&date=2025-11-19"),
+            Some(&centre),
+        )
+        .await
+        .json();
+    assert_eq!(before["summary"]["cases"], 0);
+    assert!(before["rising_categories"].as_array().unwrap().is_empty());
+
+    let x = app
+        .get(
+            &format!("/api/v1/daily.xlsx?territory={VILLAGE}&date=2025-11-20"),
+            Some(&centre),
+        )
+        .await;
+    x.expect(StatusCode::OK);
+    assert!(x.body.starts_with(b"PK"));
+    let leader = app.session(&format!("leader-{TOWNSHIP}")).await;
+    let page = app
+        .page(
+            &format!("/center/daily?territory={VILLAGE}&date=2025-11-20"),
+            Some(&leader),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("日汇总") && html.contains("时空聚集"));
+    assert!(html.contains(&codes[0]));
+    app.get("/api/v1/daily?date=2025-11-31", Some(&centre))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}

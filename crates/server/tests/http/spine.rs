@@ -773,6 +773,8 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
         "/api/v1/events?territory={c}&max_seconds=0",
     ),
     ("/api/v1/assessment", "/api/v1/assessment?territory={c}"),
+    ("/api/v1/daily", "/api/v1/daily?territory={c}"),
+    ("/api/v1/daily.xlsx", "/api/v1/daily.xlsx?territory={c}"),
     (
         "/api/v1/assessment.xlsx",
         "/api/v1/assessment.xlsx?territory={c}",
