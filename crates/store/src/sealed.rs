@@ -112,8 +112,7 @@ impl Db {
             .to_owned();
         match self.setting(KEY_SETTING).await? {
             Some(id) if self.vault.has_key(&id) => Ok(ResealSummary::default()),
-            Some(id) => Err(StoreError::Vault(VaultError::UnknownKey {
-                column: "the database",
+            Some(id) => Err(StoreError::Vault(VaultError::NotThisDatabase {
                 key_id: id,
             })),
             None => {

@@ -40,6 +40,8 @@ pub enum VaultError {
         column: &'static str,
         key_id: String,
     },
+    #[error("this database is sealed under data key {key_id}, which is not among the keys given")]
+    NotThisDatabase { key_id: String },
     #[error("a value of {column} does not open (damaged, or sealed for another column)")]
     Damaged { column: &'static str },
     #[error("no randomness for a nonce")]

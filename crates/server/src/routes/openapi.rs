@@ -139,8 +139,8 @@ impl Modify for BearerAuth {
 
 /// The errors any operation can answer, documented on every operation that lacks them (found by
 /// schemathesis, issue 9): 400 for a body or query that does not parse, 422 for one that parses
-/// but is refused, 401 and 403 where a token is needed, 404 where the path names something.
-/// Each is an `ErrorBody`.
+/// but is refused, 401 and 403 where a token is needed, 404 where the path names something, 429
+/// on the rate-limited public doors. Each is an `ErrorBody`.
 struct CommonErrors;
 
 impl Modify for CommonErrors {
@@ -191,6 +191,11 @@ impl Modify for CommonErrors {
                 if named {
                     r.entry("404".into())
                         .or_insert_with(|| error("nothing of that name or id"));
+                }
+                // The public doors are rate limited per client.
+                if path.starts_with("/api/v1/public/") {
+                    r.entry("429".into())
+                        .or_insert_with(|| error("too many requests from this client"));
                 }
             }
         }
