@@ -95,3 +95,9 @@ field-dismiss = ཤེས་སོང་།
 field-sign-out = ཕྱིར་འཐེན།
 field-sign-out-waiting = ད་དུང་ { $n } མ་བསྐུར་བར་ལྷག་ཡོད། ཕྱིར་འཐེན་བྱེད་དམ།
 field-area-group-households = ཁྱིམ་ཚང་ { $n }
+
+# roll call (emergency)
+field-nav-rollcall = མིང་འབོད།
+field-rollcall-none = ད་ལྟ་ཛ་དྲག་གི་དོན་རྐྱེན་མེད།
+field-rollcall-unknown = བརྒྱུད་ལམ་མེད། མིང་འབོད་ཤོག་ངོས་སྔོན་མའི་ནང་དོན་ཉར་ཡོད།
+field-rollcall-open = མིང་འབོད་ཁ་ཕྱེ།

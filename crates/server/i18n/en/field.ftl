@@ -95,3 +95,9 @@ field-dismiss = Understood
 field-sign-out = Sign out of the app
 field-sign-out-waiting = { $n } items have not been sent yet; they will go after the next sign-in. Sign out anyway?
 field-area-group-households = { $n } households
+
+# roll call (emergency)
+field-nav-rollcall = Roll call
+field-rollcall-none = No emergency is active now.
+field-rollcall-unknown = No signal: whether an emergency is active is unknown; the roll-call page keeps its last copy.
+field-rollcall-open = Open the roll call

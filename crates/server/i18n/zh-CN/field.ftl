@@ -95,3 +95,9 @@ field-dismiss = 知道了
 field-sign-out = 退出平安通
 field-sign-out-waiting = 还有 { $n } 条没有发出，退出后会在下次登录时发送。确定退出吗？
 field-area-group-households = { $n } 户
+
+# roll call (emergency)
+field-nav-rollcall = 点名
+field-rollcall-none = 现在没有启动的应急事件。
+field-rollcall-unknown = 没有信号，不知道有没有应急事件；点名页面保留上次的内容。
+field-rollcall-open = 打开点名

@@ -22,6 +22,7 @@ export const SCREENS = [
   { id: "logs", label: "field-nav-logs", roles: ["grid_worker"], render: renderLogs },
   { id: "daily", label: "field-nav-daily", roles: ["grid_worker", "household_head"], render: renderDaily },
   { id: "area", label: "field-nav-area", roles: ["grid_worker", "household_head"], render: renderArea },
+  { id: "rollcall", label: "field-nav-rollcall", roles: ["grid_worker", "household_head"], render: renderRollcall },
   { id: "outbox", label: "field-nav-outbox", roles: ["grid_worker", "household_head"], render: renderOutbox },
 ];
 
@@ -366,6 +367,25 @@ async function renderDaily(el) {
   const sent = await cached("/api/v1/daily-reports").catch(() => []);
   if (sent.length) el.append(h("h3", {}, t("field-daily-sent")), h("ul", { class: "list" },
     sent.map((r) => h("li", {}, r.date, " · ", r.nothing_to_report ? t("field-zero-report") : r.text))));
+}
+
+// --- roll call (emergency) ---------------------------------------------------------------
+// The roll call itself is the server page /field/rollcall (it works without JavaScript too, and
+// queues each tap through the same outbox); this screen says whether an incident is active and
+// leads there. The service worker keeps the last copy of that page for use without a signal.
+async function renderRollcall(el) {
+  el.append(h("h2", {}, t("field-nav-rollcall")));
+  const active = await cached("/api/v1/incidents?active=true").catch(() => null);
+  if (active === null) {
+    el.append(h("p", { class: "hint" }, t("field-rollcall-unknown")));
+  } else if (!active.length) {
+    el.append(h("p", {}, t("field-rollcall-none")));
+    return;
+  } else {
+    el.append(h("ul", { class: "list" }, active.map((i) =>
+      h("li", {}, i.title, " · ", i.level_name))));
+  }
+  el.append(h("a", { class: "big primary button", href: "/field/rollcall", id: "open-rollcall" }, t("field-rollcall-open")));
 }
 
 // --- my area -----------------------------------------------------------------------------

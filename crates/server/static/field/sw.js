@@ -70,7 +70,11 @@ self.addEventListener("fetch", (event) => {
   if (req.method !== "GET") return;
   const url = new URL(req.url);
   if (url.origin !== location.origin) return;
-  if (url.pathname === "/field" || url.pathname.startsWith("/static/field/") || url.pathname === "/field/manifest.webmanifest") {
+  if (url.pathname === "/field/rollcall") {
+    // The roll-call page carries the households' current statuses: fresh when there is a
+    // signal, the last copy without one (taps then wait in the outbox).
+    event.respondWith(networkFirst(req));
+  } else if (url.pathname === "/field" || url.pathname.startsWith("/static/field/") || url.pathname === "/field/manifest.webmanifest") {
     event.respondWith(shellFirst(req));
   } else if (url.pathname.startsWith("/api/v1/")) {
     event.respondWith(networkFirst(req));

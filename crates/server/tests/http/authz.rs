@@ -104,6 +104,40 @@ get    /api/v1/org/pairings/{id}                /api/v1/org/pairings/{id}       
 put    /api/v1/org/pairings/{id}                /api/v1/org/pairings/{id}                     pairing   vnvnnn
 delete /api/v1/org/pairings/{id}                /api/v1/org/pairings/999999999                none      4n4nnn
 get    /api/v1/org/history                      /api/v1/org/history?territory={c}&limit=3     node      yyyyyy
+# field work and statistics
+get    /api/v1/worklogs                         /api/v1/worklogs?limit=3                      none      yyyyyy
+post   /api/v1/worklogs                         /api/v1/worklogs                              none      vvvvvv
+get    /api/v1/daily-reports                    /api/v1/daily-reports                         none      yyyyyy
+post   /api/v1/daily-reports                    /api/v1/daily-reports                         none      vvvvvv
+get    /api/v1/stats                            /api/v1/stats?territory={c}&from=2025-01-01&to=2025-01-31 node yyyyyy
+# the command centre
+get    /api/v1/events                           /api/v1/events?territory={c}&max_seconds=1    node      yyyyyy
+get    /api/v1/daily                            /api/v1/daily?territory={c}&date=2025-01-06   node      yyyyyy
+get    /api/v1/daily.xlsx                       /api/v1/daily.xlsx?territory={c}&date=2025-01-06 node   yyyyyy
+get    /api/v1/assessment                       /api/v1/assessment?territory={c}&month=2025-01 node     yyyyyy
+get    /api/v1/assessment.xlsx                  /api/v1/assessment.xlsx?territory={c}&month=2025-01 node yyyyyy
+# (the weights of the score are open to everyone assessed by them; only administrators change them)
+get    /api/v1/admin/assessment-weights         /api/v1/admin/assessment-weights              none      yyyyyy
+put    /api/v1/admin/assessment-weights         /api/v1/admin/assessment-weights              none      ynnnnn
+# emergency (an incident that does not exist: credentials and role only; scope in emergency.rs)
+get    /api/v1/plans                            /api/v1/plans                                 none      yyyyyy
+put    /api/v1/plans/{code}                     /api/v1/plans/debris-flow                     none      vvvvvv
+get    /api/v1/incidents                        /api/v1/incidents                             none      yyyyyy
+post   /api/v1/incidents                        /api/v1/incidents                             none      vvvvvv
+get    /api/v1/incidents/{id}                   /api/v1/incidents/999999999                   none      444444
+get    /api/v1/incidents/{id}/households        /api/v1/incidents/999999999/households        none      444444
+get    /api/v1/incidents/{id}/households/{household}/history /api/v1/incidents/999999999/households/1/history none 444444
+get    /api/v1/incidents/{id}/instructions      /api/v1/incidents/999999999/instructions      none      444444
+get    /api/v1/incidents/{id}/report            /api/v1/incidents/999999999/report            none      444444
+get    /api/v1/incidents/{id}/report.xlsx       /api/v1/incidents/999999999/report.xlsx       none      444444
+get    /api/v1/incidents/{id}/timeline          /api/v1/incidents/999999999/timeline          none      444444
+post   /api/v1/incidents/{id}/instructions/{seq}/ack /api/v1/incidents/999999999/instructions/1/ack none 444444
+post   /api/v1/incidents/{id}/level             /api/v1/incidents/999999999/level             none      vvvvvv
+post   /api/v1/incidents/{id}/orders            /api/v1/incidents/999999999/orders            none      vvvvvv
+post   /api/v1/incidents/{id}/reports           /api/v1/incidents/999999999/reports           none      vvvvvv
+post   /api/v1/incidents/{id}/rollcall          /api/v1/incidents/999999999/rollcall          none      vvvvvv
+post   /api/v1/incidents/{id}/stand-down        /api/v1/incidents/999999999/stand-down        none      vvvvvv
+get    /api/v1/me/instructions                  /api/v1/me/instructions                       none      yyyyyy
 # the audit log of personal data
 get    /api/v1/audit                            /api/v1/audit?limit=3                         none      ynnnnn
 get    /api/v1/audit/export                     /api/v1/audit/export?format=csv               none      ynnnnn
