@@ -15,6 +15,8 @@ pub mod clock;
 pub mod coord;
 pub mod coverage;
 pub mod demo;
+pub mod emergency;
+pub mod fieldwork;
 pub mod gannan;
 pub mod legacy;
 pub mod locate;
@@ -25,6 +27,7 @@ pub mod public_report;
 pub mod routing;
 pub mod rules;
 pub mod search;
+pub mod stats;
 pub mod territory;
 pub mod text;
 

@@ -60,6 +60,15 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
             ),
         ));
     }
+    // Found by the fuzz target `personal_fields`: 18 characters of which some are not ASCII
+    // made the byte split below panic.
+    if !id.is_ascii() {
+        return Err(OrgError::new(
+            field,
+            "bad_id_number",
+            "a resident ID is digits and a final X",
+        ));
+    }
     let (body, last) = id.split_at(17);
     let Some(expected) = id_check_char(body) else {
         return Err(OrgError::new(
@@ -72,14 +81,15 @@ pub fn parse_id_number(raw: &str) -> Result<String, OrgError> {
         return Err(OrgError::new(
             field,
             "bad_id_number",
-            format!("{} is not a birth date", &body[6..14]),
+            // The digits are personal data: never echoed in a message.
+            "characters 7 to 14 of a resident ID are a birth date (YYYYMMDD); these are not",
         ));
     }
     if !last.starts_with(expected) {
         return Err(OrgError::new(
             field,
             "bad_check_digit",
-            format!("the check character should be {expected}, not {last}"),
+            "the check character (the 18th) does not match the first 17",
         ));
     }
     Ok(id)
@@ -106,7 +116,12 @@ pub fn parse_phone(raw: &str) -> Result<String, OrgError> {
     Err(OrgError::new(
         "phone",
         "bad_phone",
-        format!("{raw:?} is neither a mobile number (11 digits) nor a landline with its area code"),
+        // The value is personal data: never echoed in a message.
+        format!(
+            "a phone number is a mobile number (11 digits) or a landline with its area code; \
+             this one has {} characters",
+            raw.chars().count()
+        ),
     ))
 }
 
@@ -346,6 +361,21 @@ pub fn is_masked(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_numbers_of_eighteen_non_ascii_characters_are_refused_not_a_panic() {
+        // Found by the fuzz target `personal_fields` (issue 9).
+        for raw in [
+            "夏河县拉卜楞镇1号夏河县拉卜楞镇1号",
+            "62302719800101001é",
+            "６２３０２７１９８００１０１００１X",
+        ] {
+            let e = parse_id_number(raw).unwrap_err();
+            assert_eq!(e.reason, "bad_id_number", "{raw}");
+        }
+        let e = parse_phone("１３９００００００００").unwrap_err();
+        assert!(!e.message.contains("１３９"), "{}", e.message);
+    }
 
     #[test]
     fn id_numbers_need_a_right_check_character_and_a_real_birth_date() {

@@ -196,6 +196,27 @@ pub struct Caller {
     pub principal: Principal,
     /// The session's CSRF token (pages only; empty for bearer tokens).
     pub csrf_token: String,
+    /// The client as the server saw it (address and user agent), for the audit log.
+    pub client: String,
+}
+
+/// The client of a request as the audit log names it: `<address> <user agent>` (the agent cut to
+/// 120 characters; `-` for what is unknown).
+pub fn client_of(parts: &Parts) -> String {
+    let ip = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "-".to_owned(), |c| c.0.ip().to_string());
+    let agent: String = parts
+        .headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect();
+    format!("{ip} {agent}")
 }
 
 impl Caller {
@@ -259,6 +280,7 @@ impl FromRequestParts<AppState> for ApiCaller {
         Ok(ApiCaller(Caller {
             principal: session.principal,
             csrf_token: String::new(),
+            client: client_of(parts),
         }))
     }
 }
@@ -310,9 +332,11 @@ impl FromRequestParts<AppState> for PageCaller {
                 state.clock.now(),
             )
             .await?;
+        let client = client_of(parts);
         Ok(PageCaller(session.map(|s| Caller {
             principal: s.principal,
             csrf_token: s.csrf_token,
+            client,
         })))
     }
 }

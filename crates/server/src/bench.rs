@@ -41,6 +41,8 @@ use crate::state::{AppState, Settings, SystemClock};
 pub enum Scenario {
     Intake,
     Route,
+    /// Emergency roll call on the whole prefecture (issue 8): `crate::bench_rollcall`.
+    Rollcall,
     /// Event-stream clients see new cases (see [`fanout`]).
     Fanout,
 }
@@ -66,6 +68,10 @@ pub struct BenchArgs {
     /// Point lookups of the route scenario.
     #[arg(long, default_value_t = 2_000_000)]
     pub lookups: usize,
+    /// Roll-call entries per request of the rollcall scenario (at most 1,000; a grid worker's
+    /// households are split into batches of this size).
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
     /// Event-stream clients of the fanout scenario.
     #[arg(long, default_value_t = 1000)]
     pub streams: usize,
@@ -77,7 +83,7 @@ pub struct BenchArgs {
     pub fanout_interval_ms: u64,
 }
 
-fn emit(v: serde_json::Value) {
+pub(crate) fn emit(v: serde_json::Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");
 }
@@ -88,6 +94,7 @@ pub async fn run(args: BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     match args.scenario {
         Scenario::Route => route(&args),
         Scenario::Intake => intake(&args, database_url).await,
+        Scenario::Rollcall => crate::bench_rollcall::run(&args, database_url).await,
         Scenario::Fanout => fanout(&args, database_url).await,
     }
 }
@@ -157,18 +164,27 @@ async fn drain_index(state: &AppState) -> anyhow::Result<f64> {
 }
 
 /// What to remove when the benchmark ends.
-enum Scratch {
+pub(crate) enum Scratch {
     Dir(std::path::PathBuf),
     Postgres { admin_url: String, name: String },
 }
 
-async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
+/// A fresh random data key for a scratch database (gone with it).
+fn bench_vault() -> anyhow::Result<std::sync::Arc<store::Vault>> {
+    Ok(std::sync::Arc::new(store::Vault::parse(
+        &store::Vault::generate_key_line()?,
+    )?))
+}
+
+pub(crate) async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
     match database_url {
         Some(admin_url) if admin_url.starts_with("postgres") => {
             let name = format!("gesang_bench_{}", std::process::id());
             let url = Db::create_postgres_database(admin_url, &name).await?;
             eprintln!("bench: fresh database {name}");
-            let db = Db::connect(Some(&url), std::path::Path::new(".")).await?;
+            let db = Db::connect(Some(&url), std::path::Path::new("."))
+                .await?
+                .with_vault(bench_vault()?);
             Ok((
                 db,
                 Scratch::Postgres {
@@ -180,7 +196,7 @@ async fn fresh_db(database_url: Option<&str>) -> anyhow::Result<(Db, Scratch)> {
         _ => {
             let dir = std::env::temp_dir().join(format!("gesang-bench-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
-            let db = Db::connect(None, &dir).await?;
+            let db = Db::connect(None, &dir).await?.with_vault(bench_vault()?);
             Ok((db, Scratch::Dir(dir)))
         }
     }

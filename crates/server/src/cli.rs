@@ -30,10 +30,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             result
         }
         Command::Restore(args) => {
-            let db = open(&cli.global).await?;
+            // The copy moves sealed values as they are: no key is needed (nor recorded: the
+            // database must be empty), and the backup's key is checked afterwards.
+            let db = open_unkeyed(&cli.global).await?;
             let result = restore(&db, &args.file).await;
+            let checked = match &result {
+                Ok(()) => crate::datakey::attach(&cli.global, db.clone())
+                    .await
+                    .map(|_| ())
+                    .context(
+                        "restored, but the data key given does not open the backup's personal                          data: start the server with the key the backup was made under",
+                    ),
+                Err(_) => Ok(()),
+            };
             db.close().await;
-            result
+            result.and(checked)
         }
         Command::Import(args) => {
             let db = open(&cli.global).await?;
@@ -43,10 +54,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let db = open(&cli.global).await?;
             crate::transfer::command::run_export(db, args).await
         }
+        Command::DemoIncident => {
+            let db = open(&cli.global).await?;
+            let result = crate::demo_incident::replay(db.clone()).await;
+            db.close().await;
+            let id = result?;
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, format!("{{\"incident\": {id}}}\n").as_bytes())?;
+            Ok(())
+        }
         Command::Migrate => {
             let db = open(&cli.global).await?;
             db.close().await;
             Ok(())
+        }
+        Command::RebuildStats => {
+            let db = open(&cli.global).await?;
+            let started = std::time::Instant::now();
+            let rows = db.rebuild_stats().await?;
+            db.close().await;
+            eprintln!(
+                "gesang rebuild-stats: {rows} rollup rows in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::RotateDataKey(args) => {
+            let db = open(&cli.global).await?;
+            let result =
+                crate::datakey::rotate(&cli.global, db.clone(), &args.new_key_file, args.prepare)
+                    .await;
+            db.close().await;
+            result
         }
     }
 }
@@ -114,7 +153,17 @@ async fn restore(db: &Db, file: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Connect and migrate.
+/// Connect and migrate, without the data key (for a restore).
+async fn open_unkeyed(global: &GlobalArgs) -> anyhow::Result<Db> {
+    let url = global.database_url.as_ref().map(|u| u.0.as_str());
+    let db = Db::connect(url, &global.data_dir)
+        .await
+        .with_context(|| format!("cannot open the database {:?}", global.database_url))?;
+    db.migrate().await.context("migration failed")?;
+    Ok(db)
+}
+
+/// Connect, migrate, and attach the data key (checked against the database).
 async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
     let url = global.database_url.as_ref().map(|u| u.0.as_str());
     let db = Db::connect(url, &global.data_dir)
@@ -122,9 +171,11 @@ async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
         .with_context(|| format!("cannot open the database {:?}", global.database_url))?;
     let started = Instant::now();
     let n = db.migrate().await.context("migration failed")?;
+    let db = crate::datakey::attach(global, db).await?;
     tracing::info!(
         backend = db.backend().as_str(),
         applied = n,
+        data_key = db.vault.sealing_key_id().unwrap_or(""),
         ms = started.elapsed().as_millis() as u64,
         "database ready"
     );
@@ -135,6 +186,16 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let db = open(global).await?;
     if args.demo && !db.has_territory().await? {
         crate::demo::load(&db, args.demo_scale.into(), &SystemClock).await?;
+    }
+    // A database from before the statistics rollups (migration 0020) gets them built once.
+    if db.rollups_missing().await? {
+        let started = Instant::now();
+        let rows = db.rebuild_stats().await?;
+        tracing::info!(
+            rows,
+            ms = started.elapsed().as_millis() as u64,
+            "statistics rollups built"
+        );
     }
     let mut state = AppState::new(
         db.clone(),

@@ -33,6 +33,37 @@ pub struct GlobalArgs {
     /// Log format.
     #[arg(long, env = "GESANG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
     pub log_format: LogFormat,
+    /// File holding the data key that ID numbers, phone numbers and addresses are sealed with
+    /// (64 hex digits a line; the first seals, every one opens). Default: `<data dir>/data.key`,
+    /// created on the first start of a database that has never been sealed.
+    #[arg(long, env = "GESANG_DATA_KEY_FILE", global = true)]
+    pub data_key_file: Option<PathBuf>,
+    /// The data key itself (as in the file) instead of a file; read from the environment only.
+    #[arg(
+        long,
+        env = "GESANG_DATA_KEY",
+        global = true,
+        hide = true,
+        hide_env_values = true
+    )]
+    pub data_key: Option<SecretText>,
+}
+
+/// A secret given on the command line or in the environment; never printed.
+#[derive(Clone)]
+pub struct SecretText(pub String);
+
+impl std::str::FromStr for SecretText {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(SecretText(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for SecretText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// A database URL; printed with its password hidden.
@@ -84,18 +115,38 @@ pub enum Command {
     Demo(DemoArgs),
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Recompute the statistics rollups (GET /api/v1/stats) from the cases, work logs and
+    /// daily reports (after an upgrade, or to check them).
+    RebuildStats,
     /// Write a consistent copy of the database (either engine) into a new SQLite file, while
     /// it is in use.
     Backup(BackupArgs),
     /// Load a backup file into the configured database, which must be empty.
     Restore(BackupArgs),
-    /// Run a benchmark on a fresh database (`intake`, `route`); figures as JSON lines on stdout.
+    /// Run a benchmark on a fresh database (`intake`, `route`, `rollcall`); figures as JSON lines
+    /// on stdout.
     Bench(crate::bench::BenchArgs),
     /// Import territory, households, members, pairings (CSV or .xlsx), or a legacy case history
     /// through a column mapping.
     Import(crate::transfer::command::ImportArgs),
+    /// Replay the seed's September debris flow in 达麦乡 as an incident (on a demo database).
+    DemoIncident,
     /// Export a subtree's territory, households, members, pairings or cases (.xlsx or CSV).
     Export(crate::transfer::command::ExportArgs),
+    /// Seal every ID number, phone number and address again under a new data key, in batches,
+    /// while servers go on (they read rows under either key).
+    RotateDataKey(RotateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RotateArgs {
+    /// The new key file: its first key seals. Created when missing (a fresh key, then the
+    /// current keys, so the file opens every row during and after the rotation).
+    #[arg(long)]
+    pub new_key_file: PathBuf,
+    /// Only create the new key file (restart the servers with it, then rotate).
+    #[arg(long)]
+    pub prepare: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -153,5 +204,14 @@ mod tests {
     fn database_passwords_never_print() {
         let u: DatabaseUrl = "postgres://gesang:s3cret@db:5432/gesang".parse().unwrap();
         assert_eq!(format!("{u:?}"), "postgres://gesang:***@db:5432/gesang");
+        let cli = Cli::try_parse_from([
+            "gesang",
+            "--data-key",
+            "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+            "migrate",
+        ])
+        .unwrap();
+        let shown = format!("{cli:?}");
+        assert!(!shown.contains("0001020304"), "{shown}");
     }
 }

@@ -152,6 +152,11 @@ async fn insert_all(
     let n = crate::actions::rules::store_default_categories(db).await?;
     progress("categories", n, started);
     rows.push(("categories", n));
+    let n = crate::actions::emergency::store_default_plans(db, clock.now())
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("emergency plans: {e}")))?;
+    progress("plans", n, started);
+    rows.push(("emergency_plans", n));
     let n = db.recompute_counts().await? as u64;
     progress("counts", n, started);
     rows.push(("territory_counts", n));

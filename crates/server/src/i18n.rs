@@ -75,6 +75,8 @@ const SOURCES: &[[&str; 3]] = &[
     area!("core"),
     area!("resident"),
     area!("org"),
+    area!("field"),
+    area!("emergency"),
     area!("center"),
 ];
 

@@ -6,11 +6,16 @@
 pub mod actions;
 pub mod auth;
 pub mod bench;
+pub mod bench_rollcall;
 pub mod cli;
 pub mod config;
+pub mod datakey;
 pub mod demo;
+pub mod demo_incident;
 pub mod error;
 pub mod events;
+/// Fuzz targets of every parser of outside input (issue 9).
+pub mod fuzzing;
 pub mod i18n;
 pub mod intake;
 pub mod jobs;

@@ -78,6 +78,8 @@ pub struct Operator {
     pub role: Option<Role>,
     pub scope: TerritoryCode,
     pub via: &'static str,
+    /// The client, for the audit log (`cli` on the command line).
+    pub client: String,
 }
 
 impl Operator {
@@ -89,6 +91,7 @@ impl Operator {
             scope: TerritoryCode::parse(domain::gannan::PREFECTURE_CODE)
                 .expect("the prefecture code is valid"),
             via: "import",
+            client: "cli".into(),
         }
     }
 
@@ -98,6 +101,7 @@ impl Operator {
             role: Some(caller.role()),
             scope: caller.principal.scope.clone(),
             via,
+            client: caller.client.clone(),
         }
     }
 

@@ -205,8 +205,8 @@ fn time_value(t: Option<DateTime<Utc>>) -> Value {
 }
 
 impl CaseRecord {
-    fn values(&self) -> Vec<Value> {
-        vec![
+    fn values(&self, vault: &crate::vault::Vault) -> Result<Vec<Value>> {
+        Ok(vec![
             self.id.into(),
             self.code.clone().into(),
             self.status.clone().into(),
@@ -222,7 +222,9 @@ impl CaseRecord {
             self.lng.into(),
             self.lat.into(),
             self.reporter_name.clone().into(),
-            self.reporter_phone.clone().into(),
+            vault
+                .seal_opt("cases.reporter_phone", self.reporter_phone.as_deref())?
+                .into(),
             self.reporter_account.into(),
             self.routed_unit.clone().into(),
             self.routing_reason.clone().into(),
@@ -234,7 +236,7 @@ impl CaseRecord {
             time_value(self.deadline),
             self.version.into(),
             self.state.clone().into(),
-        ]
+        ])
     }
 }
 
@@ -256,8 +258,9 @@ impl EventRecord {
 }
 
 macro_rules! case_from_row {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let v = &$db.vault;
         CaseRecord {
             id: r.try_get("id")?,
             code: r.try_get("code")?,
@@ -274,7 +277,10 @@ macro_rules! case_from_row {
             lng: r.try_get("lng")?,
             lat: r.try_get("lat")?,
             reporter_name: r.try_get("reporter_name")?,
-            reporter_phone: r.try_get("reporter_phone")?,
+            reporter_phone: v.open_opt(
+                "cases.reporter_phone",
+                r.try_get::<Option<String>, _>("reporter_phone")?.as_deref(),
+            )?,
             reporter_account: r.try_get("reporter_account")?,
             routed_unit: r.try_get("routed_unit")?,
             routing_reason: r.try_get("routing_reason")?,
@@ -467,7 +473,7 @@ impl Db {
             }
             if !fresh.is_empty() {
                 insert_in_tx!(tx, "cases", CASE_COLUMNS,
-                    fresh.iter().map(|w| w.record.values()).collect(), "");
+                    fresh.iter().map(|w| w.record.values(&self.vault)).collect::<Result<_>>()?, "");
                 insert_in_tx!(tx, "case_events", EVENT_COLUMNS,
                     fresh.iter().flat_map(|w| w.events.iter().map(EventRecord::values)).collect(), "");
                 index_in_tx!(tx, backend,
@@ -481,6 +487,10 @@ impl Db {
                 let counters = summed(fresh.iter().flat_map(|w| w.counters.iter().cloned()));
                 insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
                     UPSERT_COUNTERS);
+                // Statistics rollups (issue 5), in the same transaction.
+                rollups_in_tx!(tx, fresh.iter().flat_map(|w| {
+                    crate::stats::case_write_rollups(&w.record, &w.events, &w.counters)
+                }));
                 let timers: Vec<Vec<Value>> = fresh
                     .iter()
                     .flat_map(|w| w.timers.iter())
@@ -537,6 +547,8 @@ impl Db {
                     w.events.iter().map(EventRecord::values).collect(), "");
                 insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"],
                     summed(w.counters.iter().cloned()), UPSERT_COUNTERS);
+                // Statistics rollups (issue 5), in the same transaction.
+                rollups_in_tx!(tx, crate::stats::case_write_rollups(&w.record, &w.events, &w.counters));
                 sqlx::query("DELETE FROM case_timers WHERE case_id = $1 AND fired_at IS NULL")
                     .bind(r.id)
                     .execute(&mut **tx)
@@ -572,7 +584,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
-                Some(r) => Some(case_from_row!(&r)),
+                Some(r) => Some(case_from_row!(&r, self)),
                 None => None,
             })
         })
@@ -585,7 +597,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
-                Some(r) => Some(case_from_row!(&r)),
+                Some(r) => Some(case_from_row!(&r, self)),
                 None => None,
             })
         })
@@ -651,7 +663,7 @@ impl Db {
             }
             qb.push(" LIMIT ").push_bind(f.limit);
             let rows = qb.build().fetch_all(pool).await?;
-            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(case_from_row!(r, self))).collect()
         })
     }
 
@@ -862,7 +874,7 @@ impl Db {
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by",
             )
             .bind(case_id)
-            .bind(body)
+            .bind(self.vault.seal("mediation_records.body", body)?)
             .bind(now)
             .bind(by)
             .execute(&mut **tx)
@@ -879,6 +891,8 @@ impl Db {
                 .fetch_optional(pool)
                 .await?
                 .map(|r| r.try_get::<String, _>("body"))
+                .transpose()?
+                .map(|b| self.vault.open("mediation_records.body", &b))
                 .transpose()?)
         })
     }

@@ -80,7 +80,7 @@ impl Db {
                 .bind(limit)
                 .fetch_all(pool)
                 .await?;
-            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(case_from_row!(r, self))).collect()
         })
     }
 
@@ -112,7 +112,7 @@ impl Db {
                     .and_then(|n| u32::try_from(n).ok())
                     .unwrap_or(0);
                 if people >= min_people {
-                    v.push((case_from_row!(r), people));
+                    v.push((case_from_row!(r, self), people));
                 }
             }
             v

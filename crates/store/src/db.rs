@@ -45,6 +45,9 @@ pub struct Db {
     pub pools: Pools,
     /// Woken after this handle commits rows of the live feed (see [`crate::feed`]).
     pub(crate) feed_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// The data keys personal data is sealed with ([`crate::vault`]); none until
+    /// [`Db::with_vault`].
+    pub vault: std::sync::Arc<crate::vault::Vault>,
 }
 
 /// Run `$body` with `$pool` bound to a pool for reading, on either backend.
@@ -166,6 +169,7 @@ impl Db {
         Ok(Db {
             pools: Pools::Sqlite { read, write },
             feed_wake: Default::default(),
+            vault: Default::default(),
         })
     }
 
@@ -180,6 +184,7 @@ impl Db {
         Ok(Db {
             pools: Pools::Postgres(pool),
             feed_wake: Default::default(),
+            vault: Default::default(),
         })
     }
 
@@ -218,6 +223,12 @@ impl Db {
         }
         admin.close().await;
         Ok(())
+    }
+
+    /// The same database, sealing and opening personal data with `vault`.
+    pub fn with_vault(mut self, vault: std::sync::Arc<crate::vault::Vault>) -> Db {
+        self.vault = vault;
+        self
     }
 
     pub fn backend(&self) -> Backend {

@@ -27,6 +27,8 @@ pub enum StoreError {
     NotEmpty(String),
     #[error("backup: {0}")]
     Backup(String),
+    #[error("personal data: {0}")]
+    Vault(#[from] crate::vault::VaultError),
 }
 
 impl StoreError {

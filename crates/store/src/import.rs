@@ -87,8 +87,8 @@ fn time(t: Option<DateTime<Utc>>) -> Value {
     }
 }
 
-fn case_values(c: &CaseRecord) -> Vec<Value> {
-    vec![
+fn case_values(c: &CaseRecord, vault: &crate::vault::Vault) -> Result<Vec<Value>> {
+    Ok(vec![
         c.id.into(),
         c.code.clone().into(),
         c.status.clone().into(),
@@ -104,7 +104,9 @@ fn case_values(c: &CaseRecord) -> Vec<Value> {
         c.lng.into(),
         c.lat.into(),
         c.reporter_name.clone().into(),
-        c.reporter_phone.clone().into(),
+        vault
+            .seal_opt("cases.reporter_phone", c.reporter_phone.as_deref())?
+            .into(),
         c.reporter_account.into(),
         c.routed_unit.clone().into(),
         c.routing_reason.clone().into(),
@@ -116,7 +118,7 @@ fn case_values(c: &CaseRecord) -> Vec<Value> {
         time(c.deadline),
         c.version.into(),
         c.state.clone().into(),
-    ]
+    ])
 }
 
 fn event_values(e: &EventRecord) -> Vec<Value> {
@@ -237,7 +239,7 @@ impl Db {
                 }
             }
             insert_chunked!(tx, "cases", CASE_COLUMNS,
-                fresh.iter().map(|w| case_values(&w.record)).collect(), "");
+                fresh.iter().map(|w| case_values(&w.record, &self.vault)).collect::<Result<_>>()?, "");
             insert_chunked!(tx, "case_events", EVENT_COLUMNS,
                 fresh.iter().flat_map(|w| w.events.iter().map(event_values)).collect(), "");
             insert_chunked!(tx, "search_backlog", &["case_id"],
@@ -253,6 +255,10 @@ impl Db {
                 .collect();
             insert_chunked!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
                 " ON CONFLICT (unit, day, counter) DO UPDATE SET n = case_counters.n + excluded.n");
+            // Statistics rollups (issue 5), in the same transaction.
+            rollups_in_tx!(tx, fresh.iter().flat_map(|w| {
+                crate::stats::case_write_rollups(&w.record, &w.events, &w.counters)
+            }));
             insert_chunked!(tx, "case_timers", &["case_id", "kind", "version", "due_at"],
                 fresh.iter().flat_map(|w| w.timers.iter())
                     .map(|t| vec![t.case_id.into(), t.kind.clone().into(), t.version.into(), t.due_at.into()])
@@ -349,7 +355,10 @@ impl Db {
                         lng: r.try_get("lng")?,
                         lat: r.try_get("lat")?,
                         reporter_name: r.try_get("reporter_name")?,
-                        reporter_phone: r.try_get("reporter_phone")?,
+                        reporter_phone: self.vault.open_opt(
+                            "cases.reporter_phone",
+                            r.try_get::<Option<String>, _>("reporter_phone")?.as_deref(),
+                        )?,
                         reporter_account: r.try_get("reporter_account")?,
                         routed_unit: r.try_get("routed_unit")?,
                         routing_reason: r.try_get("routing_reason")?,

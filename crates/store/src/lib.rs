@@ -13,21 +13,30 @@ pub mod attachments;
 pub mod backup;
 #[macro_use]
 pub mod bulk;
+// Statistics rollups (issue 5); before `cases`, whose writes use its macro.
+#[macro_use]
+pub mod stats;
 #[macro_use]
 pub mod cases;
 pub mod center;
+pub mod emergency;
 pub mod error;
 pub mod feed;
+pub mod fieldwork;
 pub mod import;
 pub mod migrate;
 pub mod org;
 pub mod people;
 pub mod public;
+pub mod sealed;
 pub mod territory;
 pub mod testing;
+/// Sealing of personal data (its own crate, so that it is compiled optimised in dev builds).
+pub use vault;
 
 pub use db::{Backend, Db};
 pub use error::StoreError;
+pub use vault::{Vault, VaultError};
 
 /// Result type of every store call.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

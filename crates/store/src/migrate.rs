@@ -30,10 +30,14 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0003_search"),
     migration!("0010_attachments"),
     migration!("0011_open311_keys"),
+    migration!("0020_fieldwork"),
     migration!("0030_org"),
+    migration!("0040_emergency"),
     migration!("0050_live_feed"),
     migration!("0051_center_open_cases"),
     migration!("0052_cases_created"),
+    migration!("0060_sealed_personal_data"),
+    migration!("0061_audit_reveals"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -255,7 +255,7 @@ pub struct GapRecord {
 }
 
 /// An entry of the audit log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct AuditEntry {
     pub at: DateTime<Utc>,
     pub account: Option<i64>,
@@ -266,6 +266,24 @@ pub struct AuditEntry {
     pub subject_id: String,
     pub territory: Option<String>,
     pub detail: Option<String>,
+    /// Which personal fields were shown, comma-separated (`phone,id_number,address`).
+    pub fields: Option<String>,
+    /// Who asked, as the server saw it: the client's address and user agent.
+    pub client: Option<String>,
+}
+
+/// Which audit entries to read (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub account: Option<i64>,
+    pub action: Option<String>,
+    pub subject_kind: Option<String>,
+    pub subject_id: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Only entries with an id below this (paging; 0 from the newest).
+    pub before: i64,
+    pub limit: i64,
 }
 
 /// An entry of the audit log as read back.
@@ -280,6 +298,27 @@ pub struct AuditRecord {
     pub subject_id: String,
     pub territory: Option<String>,
     pub detail: Option<String>,
+    pub fields: Option<String>,
+    pub client: Option<String>,
+}
+
+macro_rules! audit_record {
+    ($r:expr) => {{
+        let r = $r;
+        AuditRecord {
+            id: r.try_get("id")?,
+            at: r.try_get("at")?,
+            account: r.try_get("account")?,
+            role: r.try_get("role")?,
+            action: r.try_get("action")?,
+            subject_kind: r.try_get("subject_kind")?,
+            subject_id: r.try_get("subject_id")?,
+            territory: r.try_get("territory")?,
+            detail: r.try_get("detail")?,
+            fields: r.try_get("fields")?,
+            client: r.try_get("client")?,
+        }
+    }};
 }
 
 /// What import validation needs to know about one stored household.
@@ -288,7 +327,8 @@ pub struct HouseholdKey {
     pub id: i64,
     pub grid: String,
     pub group: Option<String>,
-    pub id_number: String,
+    /// The blind index of the ID number ([`crate::vault::Vault::blind`]), never the number.
+    pub id_number_bidx: String,
 }
 
 fn json<T: Serialize>(v: &T) -> Result<String> {
@@ -296,16 +336,20 @@ fn json<T: Serialize>(v: &T) -> Result<String> {
 }
 
 macro_rules! household_record {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let v = &$db.vault;
         HouseholdRecord {
             id: r.try_get("id")?,
             group: r.try_get("group_code")?,
             grid: r.try_get("grid")?,
             head_name: r.try_get("head_name")?,
-            address: r.try_get("address")?,
-            phone: r.try_get("phone")?,
-            id_number: r.try_get("id_number")?,
+            address: v.open("households.address", &r.try_get::<String, _>("address")?)?,
+            phone: v.open("households.phone", &r.try_get::<String, _>("phone")?)?,
+            id_number: v.open(
+                "households.id_number",
+                &r.try_get::<String, _>("id_number")?,
+            )?,
             resident_count: r.try_get("resident_count")?,
             care: r.try_get("care")?,
             lng: r.try_get("lng")?,
@@ -315,14 +359,15 @@ macro_rules! household_record {
 }
 
 macro_rules! member_record {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let v = &$db.vault;
         let forces: String = r.try_get("forces")?;
         MemberRecord {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
             gender: r.try_get("gender")?,
-            phone: r.try_get("phone")?,
+            phone: v.open("members.phone", &r.try_get::<String, _>("phone")?)?,
             forces: forces
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -357,8 +402,9 @@ macro_rules! pairing_record {
 }
 
 macro_rules! change_record {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let db = &$db;
         ChangeRecord {
             id: r.try_get("id")?,
             at: r.try_get("at")?,
@@ -369,8 +415,8 @@ macro_rules! change_record {
             entity_id: r.try_get("entity_id")?,
             territory: r.try_get("territory")?,
             action: r.try_get("action")?,
-            before: r.try_get("before")?,
-            after: r.try_get("after")?,
+            before: db.open_json(r.try_get("before")?)?,
+            after: db.open_json(r.try_get("after")?)?,
         }
     }};
 }
@@ -643,8 +689,8 @@ impl Db {
                         name: r.try_get("name")?,
                         territory: r.try_get("territory")?,
                         reason: r.try_get("reason")?,
-                        phone: r.try_get("phone")?,
-                        address: r.try_get("address")?,
+                        phone: self.vault.open_opt("households.phone", r.try_get::<Option<String>, _>("phone")?.as_deref())?,
+                        address: self.vault.open_opt("households.address", r.try_get::<Option<String>, _>("address")?.as_deref())?,
                     })
                 })
                 .collect()
@@ -661,7 +707,7 @@ impl Db {
                 .fetch_optional(pool)
                 .await?;
             Ok(match row {
-                Some(r) => Some(household_record!(&r)),
+                Some(r) => Some(household_record!(&r, self)),
                 None => None,
             })
         })
@@ -685,14 +731,14 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(household_record!(r))).collect()
+            rows.iter().map(|r| Ok(household_record!(r, self))).collect()
         })
     }
 
     /// Every stored household's id, grid, group and ID number (import validation).
     pub async fn household_keys(&self) -> Result<Vec<HouseholdKey>> {
         on_read!(self, pool => {
-            let rows = sqlx::query("SELECT id, grid, group_code, id_number FROM households")
+            let rows = sqlx::query("SELECT id, grid, group_code, id_number_bidx FROM households")
                 .fetch_all(pool)
                 .await?;
             rows.iter()
@@ -701,7 +747,7 @@ impl Db {
                         id: r.try_get("id")?,
                         grid: r.try_get("grid")?,
                         group: r.try_get("group_code")?,
-                        id_number: r.try_get("id_number")?,
+                        id_number_bidx: r.try_get::<Option<String>, _>("id_number_bidx")?.unwrap_or_default(),
                     })
                 })
                 .collect()
@@ -730,7 +776,7 @@ impl Db {
                 }
                 qb.push(")");
                 for r in qb.build().fetch_all(&mut **tx).await? {
-                    let h = household_record!(&r);
+                    let h = household_record!(&r, self);
                     before.insert(h.id, h);
                 }
             }
@@ -767,21 +813,30 @@ impl Db {
                         format!("the ID number {} is given twice", domain::text::mask_id_number(&w.id_number))));
                 }
             }
-            let numbers: Vec<&str> = seen.keys().copied().collect();
-            for chunk in numbers.chunks(500) {
-                let mut qb = sqlx::QueryBuilder::new("SELECT id, id_number FROM households WHERE id_number IN (");
+            // Through the blind index, under every key of the ring (rows indexed before a rotation
+            // finished match too).
+            let mut by_index: HashMap<String, &str> = HashMap::new();
+            for n in seen.keys() {
+                for b in self.vault.blind_all("id_number", n)? {
+                    by_index.insert(b, n);
+                }
+            }
+            let indexes: Vec<&String> = by_index.keys().collect();
+            for chunk in indexes.chunks(500) {
+                let mut qb = sqlx::QueryBuilder::new("SELECT id, id_number_bidx FROM households WHERE id_number_bidx IN (");
                 let mut sep = qb.separated(", ");
-                for n in chunk {
-                    sep.push_bind((*n).to_owned());
+                for b in chunk {
+                    sep.push_bind((*b).clone());
                 }
                 qb.push(")");
                 for r in qb.build().fetch_all(&mut **tx).await? {
                     let other: i64 = r.try_get("id")?;
-                    let number: String = r.try_get("id_number")?;
-                    if seen.get(number.as_str()).copied().flatten() != Some(other) {
+                    let index: String = r.try_get("id_number_bidx")?;
+                    let Some(number) = by_index.get(&index).copied() else { continue };
+                    if seen.get(number).copied().flatten() != Some(other) {
                         break 'body Err(Refusal::conflict("id_number", "duplicate_id_number",
                             format!("the ID number {} is already household {other}'s",
-                                domain::text::mask_id_number(&number))));
+                                domain::text::mask_id_number(number))));
                     }
                 }
             }
@@ -824,15 +879,16 @@ impl Db {
                 }
                 log_change!(tx, meta, "household", id.to_string(), new_leaf.clone(),
                     if old.is_some() { "update" } else { "create" },
-                    old.map(json).transpose()?, Some(json(&rec)?));
+                    old.map(|o| self.sealed_json(o)).transpose()?, Some(self.sealed_json(&rec)?));
                 rows.push(vec![
                     rec.id.into(),
                     rec.group.clone().into(),
                     rec.grid.clone().into(),
                     rec.head_name.clone().into(),
-                    rec.address.clone().into(),
-                    rec.phone.clone().into(),
-                    rec.id_number.clone().into(),
+                    self.vault.seal("households.address", &rec.address)?.into(),
+                    self.vault.seal("households.phone", &rec.phone)?.into(),
+                    self.vault.seal("households.id_number", &rec.id_number)?.into(),
+                    self.vault.blind("id_number", &rec.id_number)?.into(),
                     "[]".into(),
                     rec.resident_count.into(),
                     rec.care.into(),
@@ -844,7 +900,7 @@ impl Db {
             for chunk in rows.chunks(1000) {
                 let mut qb = sqlx::QueryBuilder::new(
                     "INSERT INTO households (id, group_code, grid, head_name, address, phone, id_number, \
-                     residents, resident_count, care, lng, lat) ",
+                     id_number_bidx, residents, resident_count, care, lng, lat) ",
                 );
                 qb.push_values(chunk.iter().cloned(), |mut sep, row| {
                     for v in row {
@@ -854,7 +910,8 @@ impl Db {
                 qb.push(
                     " ON CONFLICT (id) DO UPDATE SET group_code = excluded.group_code, grid = excluded.grid, \
                      head_name = excluded.head_name, address = excluded.address, phone = excluded.phone, \
-                     id_number = excluded.id_number, care = excluded.care, lng = excluded.lng, lat = excluded.lat",
+                     id_number = excluded.id_number, id_number_bidx = excluded.id_number_bidx, care = excluded.care, \
+                     lng = excluded.lng, lat = excluded.lat",
                 );
                 qb.build().execute(&mut **tx).await?;
             }
@@ -875,7 +932,7 @@ impl Db {
                 }
                 qb.push(")");
                 for r in qb.build().fetch_all(pool).await? {
-                    out.push(household_record!(&r));
+                    out.push(household_record!(&r, self));
                 }
             });
         }
@@ -902,7 +959,7 @@ impl Db {
             .fetch_optional(pool)
             .await?;
             Ok(match row {
-                Some(r) => Some(member_record!(&r)),
+                Some(r) => Some(member_record!(&r, self)),
                 None => None,
             })
         })
@@ -927,7 +984,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(member_record!(r))).collect()
+            rows.iter().map(|r| Ok(member_record!(r, self))).collect()
         })
     }
 
@@ -990,7 +1047,7 @@ impl Db {
                         .fetch_optional(&mut **tx)
                         .await?;
                         match r {
-                            Some(r) => Some(member_record!(&r)),
+                            Some(r) => Some(member_record!(&r, self)),
                             None => break 'body Err(Refusal::invalid("id", "unknown_member", format!("no member {id}"))),
                         }
                     }
@@ -1036,7 +1093,7 @@ impl Db {
                 .bind(rec.id)
                 .bind(&rec.name)
                 .bind(&rec.gender)
-                .bind(&rec.phone)
+                .bind(self.vault.seal("members.phone", &rec.phone)?)
                 .bind(forces.join(","))
                 .bind(&rec.unit)
                 .bind(&rec.territory)
@@ -1045,7 +1102,7 @@ impl Db {
                 .await?;
                 log_change!(tx, meta, "member", id.to_string(), rec.territory.clone(),
                     if old.is_some() { "update" } else { "create" },
-                    old.as_ref().map(json).transpose()?, Some(json(&rec)?));
+                    old.as_ref().map(|o| self.sealed_json(o)).transpose()?, Some(self.sealed_json(&rec)?));
                 out.push(rec);
             }
             adjust_counts!(tx, "n_members", deltas);
@@ -1566,7 +1623,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(change_record!(r))).collect()
+            rows.iter().map(|r| Ok(change_record!(r, self))).collect()
         })
     }
 
@@ -1591,7 +1648,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(change_record!(r))).collect()
+            rows.iter().map(|r| Ok(change_record!(r, self))).collect()
         })
     }
 
@@ -1604,7 +1661,8 @@ impl Db {
         on_write!(self, tx => {
             let first = next_ids!(tx, "audit_log", entries.len() as i64);
             let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO audit_log (id, at, account, role, action, subject_kind, subject_id, territory, detail) ",
+                "INSERT INTO audit_log (id, at, account, role, action, subject_kind, subject_id, territory, detail, \
+                 fields, client) ",
             );
             qb.push_values(entries.into_iter().enumerate(), |mut sep, (i, e)| {
                 sep.push_bind(first + i as i64)
@@ -1615,7 +1673,9 @@ impl Db {
                     .push_bind(e.subject_kind)
                     .push_bind(e.subject_id)
                     .push_bind(e.territory)
-                    .push_bind(e.detail);
+                    .push_bind(e.detail)
+                    .push_bind(e.fields)
+                    .push_bind(e.client);
             });
             qb.build().execute(&mut **tx).await?;
         });
@@ -1632,21 +1692,38 @@ impl Db {
             .bind(subject_id)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok(AuditRecord {
-                        id: r.try_get("id")?,
-                        at: r.try_get("at")?,
-                        account: r.try_get("account")?,
-                        role: r.try_get("role")?,
-                        action: r.try_get("action")?,
-                        subject_kind: r.try_get("subject_kind")?,
-                        subject_id: r.try_get("subject_id")?,
-                        territory: r.try_get("territory")?,
-                        detail: r.try_get("detail")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|r| Ok(audit_record!(r))).collect()
+        })
+    }
+
+    /// Audit entries by a filter, newest first.
+    pub async fn audit_page(&self, f: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        on_read!(self, pool => {
+            let mut qb = sqlx::QueryBuilder::new("SELECT * FROM audit_log WHERE 1 = 1");
+            if let Some(a) = f.account {
+                qb.push(" AND account = ").push_bind(a);
+            }
+            if let Some(a) = &f.action {
+                qb.push(" AND action = ").push_bind(a.clone());
+            }
+            if let Some(k) = &f.subject_kind {
+                qb.push(" AND subject_kind = ").push_bind(k.clone());
+            }
+            if let Some(i) = &f.subject_id {
+                qb.push(" AND subject_id = ").push_bind(i.clone());
+            }
+            if let Some(t) = f.from {
+                qb.push(" AND at >= ").push_bind(t);
+            }
+            if let Some(t) = f.to {
+                qb.push(" AND at < ").push_bind(t);
+            }
+            if f.before > 0 {
+                qb.push(" AND id < ").push_bind(f.before);
+            }
+            qb.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+            let rows = qb.build().fetch_all(pool).await?;
+            rows.iter().map(|r| Ok(audit_record!(r))).collect()
         })
     }
 

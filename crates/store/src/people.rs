@@ -47,16 +47,20 @@ pub struct MemberRow {
 }
 
 macro_rules! household_from_row {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let v = &$db.vault;
         HouseholdRow {
             id: r.try_get("id")?,
             group: r.try_get("group_code")?,
             grid: r.try_get("grid")?,
             head_name: r.try_get("head_name")?,
-            address: r.try_get("address")?,
-            phone: r.try_get("phone")?,
-            id_number: r.try_get("id_number")?,
+            address: v.open("households.address", &r.try_get::<String, _>("address")?)?,
+            phone: v.open("households.phone", &r.try_get::<String, _>("phone")?)?,
+            id_number: v.open(
+                "households.id_number",
+                &r.try_get::<String, _>("id_number")?,
+            )?,
             resident_count: r.try_get("resident_count")?,
             care: r.try_get("care")?,
         }
@@ -80,13 +84,14 @@ macro_rules! unit_from_row {
 }
 
 macro_rules! member_from_row {
-    ($r:expr) => {{
+    ($r:expr, $db:expr) => {{
         let r = $r;
+        let v = &$db.vault;
         let forces: String = r.try_get("forces")?;
         MemberRow {
             id: r.try_get("id")?,
             name: r.try_get("name")?,
-            phone: r.try_get("phone")?,
+            phone: v.open("members.phone", &r.try_get::<String, _>("phone")?)?,
             forces: forces
                 .split(',')
                 .filter(|s| !s.is_empty())
@@ -122,18 +127,18 @@ impl Db {
             .iter()
             .map(|m| {
                 let forces: Vec<&str> = m.forces.iter().map(|f| f.as_str()).collect();
-                vec![
+                Ok(vec![
                     m.id.into(),
                     m.name.clone().into(),
                     gender_str(m.gender).into(),
-                    m.phone.clone().into(),
+                    self.vault.seal("members.phone", &m.phone)?.into(),
                     forces.join(",").into(),
                     m.unit.clone().into(),
                     m.territory.to_string().into(),
                     m.title.clone().into(),
-                ]
+                ])
             })
-            .collect();
+            .collect::<Result<_>>()?;
         self.insert_rows(
             "members",
             &[
@@ -162,9 +167,12 @@ impl Db {
                 h.group.as_ref().map(|g| g.to_string()).into(),
                 h.grid.to_string().into(),
                 h.head_name.clone().into(),
-                h.address.clone().into(),
-                h.phone.clone().into(),
-                h.id_number.clone().into(),
+                self.vault.seal("households.address", &h.address)?.into(),
+                self.vault.seal("households.phone", &h.phone)?.into(),
+                self.vault
+                    .seal("households.id_number", &h.id_number)?
+                    .into(),
+                self.vault.blind("id_number", &h.id_number)?.into(),
                 residents.into(),
                 (h.residents.len() as i64).into(),
                 h.care.into(),
@@ -182,6 +190,7 @@ impl Db {
                 "address",
                 "phone",
                 "id_number",
+                "id_number_bidx",
                 "residents",
                 "resident_count",
                 "care",
@@ -336,7 +345,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(household_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(household_from_row!(r, self))).collect()
         })
     }
 
@@ -358,7 +367,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(household_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(household_from_row!(r, self))).collect()
         })
     }
 
@@ -380,7 +389,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(member_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(member_from_row!(r, self))).collect()
         })
     }
 
@@ -399,7 +408,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(member_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(member_from_row!(r, self))).collect()
         })
     }
 

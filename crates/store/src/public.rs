@@ -57,7 +57,7 @@ impl Db {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(case_from_row!(r, self))).collect()
         })
     }
 
@@ -98,7 +98,7 @@ impl Db {
             }
             qb.push(" ORDER BY created_at DESC, id DESC LIMIT ").push_bind(f.limit);
             let rows = qb.build().fetch_all(pool).await?;
-            rows.iter().map(|r| Ok(case_from_row!(r))).collect()
+            rows.iter().map(|r| Ok(case_from_row!(r, self))).collect()
         })
     }
 

@@ -58,10 +58,29 @@ pub async fn create(prefix: &str) -> Result<TestDb> {
     }
 }
 
+/// The data keys of every test database: [`crate::vault::TEST_KEY`], never a real one.
+pub fn vault() -> std::sync::Arc<crate::Vault> {
+    static VAULT: std::sync::OnceLock<std::sync::Arc<crate::Vault>> = std::sync::OnceLock::new();
+    VAULT
+        .get_or_init(|| {
+            std::sync::Arc::new(
+                crate::Vault::parse(crate::vault::TEST_KEY).expect("the test key parses"),
+            )
+        })
+        .clone()
+}
+
+/// Connect to a test database with the test data key.
+pub async fn connect(url: &str) -> Result<Db> {
+    Ok(Db::connect(Some(url), std::path::Path::new("."))
+        .await?
+        .with_vault(vault()))
+}
+
 /// Create, connect and migrate.
 pub async fn fresh(prefix: &str) -> Result<(Db, TestDb)> {
     let t = create(prefix).await?;
-    let db = Db::connect(Some(&t.url), std::path::Path::new(".")).await?;
+    let db = connect(&t.url).await?;
     db.migrate().await?;
     Ok((db, t))
 }

@@ -1031,7 +1031,10 @@ mod backup {
             // Into a fresh database of the same engine, and into a fresh SQLite one.
             let (same, t_same) = testing::fresh("store_restore").await.unwrap();
             let lite_dir = scratch("lite");
-            let lite = Db::connect(None, &lite_dir).await.unwrap();
+            let lite = Db::connect(None, &lite_dir)
+                .await
+                .unwrap()
+                .with_vault(testing::vault());
             lite.migrate().await.unwrap();
             for target in [&same, &lite] {
                 let restored = target.restore_from(&file, |_, _| {}).await.unwrap();
@@ -1116,7 +1119,8 @@ mod backup {
             writer.await.unwrap();
             let copy = Db::connect(Some(&format!("sqlite://{}", file.display())), &dir)
                 .await
-                .unwrap();
+                .unwrap()
+                .with_vault(testing::vault());
             let cases = copy.row_count("cases").await.unwrap();
             let events = copy.row_count("case_events").await.unwrap();
             let timers = copy.row_count("case_timers").await.unwrap();
@@ -1749,6 +1753,215 @@ mod org {
             assert_eq!(db.search_backlog_len().await.unwrap(), 3);
             let page = db.cases_page("623027", 0, 10).await.unwrap();
             assert_eq!(page.iter().map(|c| c.id).collect::<Vec<_>>(), [1, 2, 4]);
+        })
+        .await;
+    }
+}
+
+/// Personal data sealed at rest: what the tables hold, the conversion of plaintext rows, the
+/// blind index, and rotation to a new key with the old rows readable throughout.
+mod sealed {
+    use std::sync::Arc;
+
+    use sqlx::Row;
+    use store::Db;
+    use store::org::{ChangeMeta, HouseholdWrite};
+    use store::vault::{TEST_KEY, Vault};
+
+    use super::{code, seed, with_db};
+
+    const NEW_KEY: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
+
+    async fn raw(db: &Db, sql: &'static str) -> Vec<String> {
+        store::on_read!(db, pool => {
+            sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<Option<String>, _>(0).unwrap().unwrap_or_default())
+                .collect()
+        })
+    }
+
+    async fn exec(db: &Db, sql: &'static str) {
+        let run = async {
+            store::on_write!(db, tx => {
+                sqlx::query(sql).execute(&mut **tx).await?;
+            });
+            Ok::<(), sqlx::Error>(())
+        };
+        run.await.unwrap();
+    }
+
+    fn meta() -> ChangeMeta {
+        ChangeMeta {
+            at: chrono::Utc::now(),
+            account: None,
+            via: "api",
+        }
+    }
+
+    #[tokio::test]
+    async fn personal_fields_are_sealed_in_the_tables_and_open_through_the_store() {
+        with_db("store_sealed", |db| async move {
+            seed(&db).await;
+            let stored = raw(
+                &db,
+                "SELECT address || '|' || phone || '|' || id_number FROM households WHERE id = 3",
+            )
+            .await;
+            assert!(stored[0].starts_with("gs1."), "{}", stored[0]);
+            for plain in ["达麦村3号", "13900000003", "623027198001010003"] {
+                assert!(!stored[0].contains(plain), "{} in {}", plain, stored[0]);
+            }
+            let h = db.household(3).await.unwrap().unwrap();
+            assert_eq!(
+                (h.address.as_str(), h.phone.as_str(), h.id_number.as_str()),
+                ("夏河县达麦乡达麦村3号", "13900000003", "623027198001010003")
+            );
+            let phones = raw(&db, "SELECT phone FROM members").await;
+            assert!(phones.iter().all(|p| p.starts_with("gs1.")), "{phones:?}");
+            // No plaintext index is left; the blind index is filled in for every row.
+            let blank = raw(
+                &db,
+                "SELECT CAST(COUNT(*) AS TEXT) FROM households WHERE id_number_bidx IS NULL",
+            )
+            .await;
+            assert_eq!(blank, vec!["0".to_owned()]);
+            // The history keeps the row sealed too, and reads back open.
+            let saved = db
+                .save_households(
+                    &meta(),
+                    vec![HouseholdWrite {
+                        id: Some(3),
+                        grid: code("623027202201001"),
+                        group: Some(code("623027202201001001")),
+                        head_name: "才让3".into(),
+                        address: "夏河县达麦乡达麦村33号".into(),
+                        phone: "13900000033".into(),
+                        id_number: "623027198001010003".into(),
+                        resident_count: 1,
+                        care: false,
+                        location: None,
+                    }],
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(saved[0].phone, "13900000033");
+            let history = raw(&db, "SELECT before || after FROM org_changes").await;
+            assert!(
+                !history[0].contains("13900000033") && !history[0].contains("623027198001010003"),
+                "{}",
+                history[0]
+            );
+            let changes = db.changes_of("household", "3", 10).await.unwrap();
+            assert!(changes[0].after.as_deref().unwrap().contains("13900000033"));
+            assert!(
+                changes[0]
+                    .before
+                    .as_deref()
+                    .unwrap()
+                    .contains("13900000003")
+            );
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn plaintext_rows_are_sealed_on_first_start_and_a_rotation_keeps_them_readable() {
+        with_db("store_rotation", |db| async move {
+            seed(&db).await;
+            // A database from before sealing: plaintext values, no blind index, no key recorded.
+            exec(
+                &db,
+                "UPDATE households SET phone = '13912345678', id_number_bidx = NULL WHERE id = 5",
+            )
+            .await;
+            assert_eq!(db.household(5).await.unwrap().unwrap().phone, "13912345678");
+            let mut seen = Vec::new();
+            let first = db
+                .check_data_key(chrono::Utc::now(), &mut |t, n, w| {
+                    seen.push((t.to_owned(), n, w))
+                })
+                .await
+                .unwrap();
+            assert_eq!(first.resealed, 1, "{seen:?}");
+            let stored = raw(&db, "SELECT phone FROM households WHERE id = 5").await;
+            assert!(stored[0].starts_with("gs1."));
+            // Nothing to do on the next start.
+            assert_eq!(
+                db.check_data_key(chrono::Utc::now(), &mut |_, _, _| {})
+                    .await
+                    .unwrap()
+                    .resealed,
+                0
+            );
+            // A key that opens nothing here is refused on start.
+            let stranger = db
+                .clone()
+                .with_vault(Arc::new(Vault::parse(NEW_KEY).unwrap()));
+            assert!(
+                stranger
+                    .check_data_key(chrono::Utc::now(), &mut |_, _, _| {})
+                    .await
+                    .is_err()
+            );
+            // Rotation: the new key seals, the old one still opens until every row is moved.
+            let old = Vault::parse(TEST_KEY).unwrap();
+            let ring = Arc::new(Vault::with_older(Vault::parse(NEW_KEY).unwrap(), &old));
+            let rotated = db.clone().with_vault(ring.clone());
+            assert_eq!(
+                rotated.household(5).await.unwrap().unwrap().phone,
+                "13912345678"
+            );
+            let summary = rotated
+                .rotate_data_key(chrono::Utc::now(), &mut |_, _, _| {})
+                .await
+                .unwrap();
+            assert_eq!(summary.resealed, 25 + 1, "25 households and a member");
+            let new_only = db
+                .clone()
+                .with_vault(Arc::new(Vault::parse(NEW_KEY).unwrap()));
+            assert_eq!(
+                new_only.household(5).await.unwrap().unwrap().phone,
+                "13912345678"
+            );
+            assert!(
+                db.household(5).await.is_err(),
+                "the old key alone no longer opens"
+            );
+            assert_eq!(
+                new_only.data_key_id().await.unwrap().as_deref(),
+                ring.sealing_key_id()
+            );
+            // The blind index moved with the key: duplicates are still found.
+            let dup = new_only
+                .save_households(
+                    &meta(),
+                    vec![HouseholdWrite {
+                        id: None,
+                        grid: code("623027202201001"),
+                        group: None,
+                        head_name: "卓玛".into(),
+                        address: "x".into(),
+                        phone: "13900000099".into(),
+                        id_number: "623027198001010005".into(),
+                        resident_count: 1,
+                        care: false,
+                        location: None,
+                    }],
+                )
+                .await
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(dup.reason, "duplicate_id_number");
+            assert!(
+                !dup.message.contains("623027198001010005"),
+                "{}",
+                dup.message
+            );
         })
         .await;
     }

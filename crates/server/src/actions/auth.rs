@@ -72,6 +72,7 @@ pub async fn sign_in(
         caller: Caller {
             principal: creds.principal,
             csrf_token,
+            client: String::new(),
         },
     })
 }

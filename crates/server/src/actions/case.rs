@@ -387,6 +387,27 @@ pub fn record_of(prev: &CaseRecord, case: &Case) -> AppResult<CaseRecord> {
     })
 }
 
+/// The fields an action body names, read as [`parse_command`] reads them (for the fuzz target:
+/// everything of the command parser that does not need the database).
+pub fn command_fields(body: &Json) -> AppResult<Vec<&str>> {
+    let mut out = vec![str_param(body, "action")?];
+    for f in [
+        "reason",
+        "redirect",
+        "to",
+        "note",
+        "result",
+        "satisfaction",
+        "until",
+        "hours",
+    ] {
+        if let Ok(v) = str_param(body, f) {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 fn str_param<'a>(body: &'a Json, field: &str) -> AppResult<&'a str> {
     body.get(field)
         .and_then(Json::as_str)
@@ -737,12 +758,15 @@ pub async fn view(
             .collect(),
         None => vec![],
     };
-    let sees_personal = caller.is_some_and(|c| c.role().sees_personal_data());
+    // Only the full view of one case unmasks (and is audited); lists and summaries never do.
+    let sees_personal = with_history && caller.is_some_and(|c| c.role().sees_personal_data());
+    let mut revealed: Vec<&str> = Vec::new();
     let reporter = if rec.reporter_name.is_some() || rec.reporter_phone.is_some() {
         Some(ReporterOut {
             name: rec.reporter_name.clone(),
             phone: rec.reporter_phone.as_deref().map(|p| {
                 if sees_personal {
+                    revealed.push("reporter_phone");
                     p.to_owned()
                 } else {
                     domain::text::mask_phone(p)
@@ -757,12 +781,44 @@ pub async fn view(
     } else {
         None
     };
-    let mediation = match stored_mediation {
+    let mediation: Option<case::mediation::MediationRecord> = match stored_mediation {
         Some(body) => Some(serde_json::from_str(&body).map_err(|e| {
             AppError::Internal(format!("stored mediation of case {}: {e}", rec.id))
         })?),
         None => None,
     };
+    let mediation = mediation.map(|mut m| {
+        for party in &mut m.parties {
+            if sees_personal {
+                if party.phone.is_some() && !revealed.contains(&"party_phone") {
+                    revealed.push("party_phone");
+                }
+                if party.id_number.is_some() && !revealed.contains(&"party_id_number") {
+                    revealed.push("party_id_number");
+                }
+            } else {
+                party.phone = party.phone.as_deref().map(domain::text::mask_phone);
+                party.id_number = party.id_number.as_deref().map(domain::text::mask_id_number);
+            }
+        }
+        m
+    });
+    if let Some(c) = caller
+        && !revealed.is_empty()
+    {
+        crate::actions::audit::reveal(
+            state,
+            c,
+            crate::actions::audit::Reveal {
+                kind: "case",
+                id: rec.code.clone(),
+                territory: Some(&rec.territory),
+                fields: &revealed,
+                via: "case view",
+            },
+        )
+        .await?;
+    }
     let similar = match (with_history, rec.lng.zip(rec.lat)) {
         (true, Some((lng, lat))) if allowed_actions.iter().any(|a| a == "merge") => {
             let point = GeoPoint::from_datum(lng, lat, domain::coord::Datum::Wgs84)

@@ -4,12 +4,16 @@
 
 pub mod assessment;
 pub mod attachments;
+pub mod audit;
 pub mod auth;
 pub mod case;
 pub mod center;
 pub mod daily;
+pub mod emergency;
+pub mod fieldwork;
 pub mod org;
 pub mod people;
 pub mod resident;
 pub mod rules;
+pub mod stats;
 pub mod territory;

@@ -15,7 +15,7 @@ use domain::text::{mask_address, mask_id_number, mask_phone};
 use domain::{Level, TerritoryCode};
 use serde::{Deserialize, Deserializer, Serialize};
 use store::org::{
-    AuditEntry, ChangeMeta, ChangeRecord, GapRecord, GroupRecord, HouseholdRecord, HouseholdWrite,
+    ChangeMeta, ChangeRecord, GapRecord, GroupRecord, HouseholdRecord, HouseholdWrite,
     MemberRecord, MemberWrite, PairingRecord, PairingWrite, PlaceKind, PlaceRecord, Refusal,
 };
 
@@ -424,21 +424,19 @@ async fn audit_reveal(
     id: String,
     territory: &str,
     via: &str,
-) {
-    let entry = AuditEntry {
-        at: state.clock.now(),
-        account: Some(caller.principal.account_id),
-        role: Some(caller.role().as_str().to_owned()),
-        action: "reveal_personal_data",
-        subject_kind: kind,
-        subject_id: id,
-        territory: Some(territory.to_owned()),
-        detail: Some(format!("phone, id_number, address; via {via}")),
-    };
-    // The disclosure is shown only once it is recorded.
-    if let Err(e) = state.db.record_audit(vec![entry]).await {
-        tracing::error!(error = %e, "audit log write failed");
-    }
+) -> AppResult<()> {
+    crate::actions::audit::reveal(
+        state,
+        caller,
+        crate::actions::audit::Reveal {
+            kind,
+            id,
+            territory: Some(territory),
+            fields: &["phone", "id_number", "address"],
+            via,
+        },
+    )
+    .await
 }
 
 /// A household the caller may see, or 404/403.
@@ -461,7 +459,7 @@ pub async fn household(
 ) -> AppResult<HouseholdDetail> {
     let h = load_household(state, caller, id).await?;
     if caller.role().sees_personal_data() {
-        audit_reveal(state, caller, "household", id.to_string(), &h.grid, via).await;
+        audit_reveal(state, caller, "household", id.to_string(), &h.grid, via).await?;
     }
     Ok(household_detail(!caller.role().sees_personal_data(), h))
 }
@@ -507,6 +505,10 @@ pub async fn save_household(
         .into_iter()
         .next()
         .ok_or_else(|| AppError::Internal("no household saved".into()))?;
+    // The answer shows the stored row unmasked to a role that sees it: a reveal like opening it.
+    if caller.role().sees_personal_data() {
+        audit_reveal(state, caller, "household", h.id.to_string(), &h.grid, via).await?;
+    }
     Ok(household_detail(!caller.role().sees_personal_data(), h))
 }
 
@@ -1093,11 +1095,47 @@ pub async fn history_of(
     if let Some(first) = rows.first() {
         caller.scoped(&code("territory", &first.territory)?)?;
     }
-    Ok(rows
+    let rows: Vec<ChangeRecord> = rows
         .into_iter()
         .filter(|c| TerritoryCode::parse(&c.territory).is_ok_and(|t| caller.scoped(&t).is_ok()))
+        .collect();
+    audit_history(
+        state,
+        caller,
+        &rows,
+        format!("{entity}:{entity_id}"),
+        rows.first().map(|c| c.territory.as_str()),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
         .map(|c| change_view(c, caller.role()))
         .collect())
+}
+
+/// A history with households' personal data unmasked is a reveal: one entry per answer.
+async fn audit_history(
+    state: &AppState,
+    caller: &Caller,
+    rows: &[ChangeRecord],
+    id: String,
+    territory: Option<&str>,
+) -> AppResult<()> {
+    if caller.role().sees_personal_data() && rows.iter().any(|c| c.entity == "household") {
+        crate::actions::audit::reveal(
+            state,
+            caller,
+            crate::actions::audit::Reveal {
+                kind: "history",
+                id,
+                territory,
+                fields: &["phone", "id_number", "address"],
+                via: "history",
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The history of a subtree (newest first), before change `before` (0: from the newest).
@@ -1109,10 +1147,16 @@ pub async fn history_within(
     limit: i64,
 ) -> AppResult<Vec<ChangeView>> {
     let at = caller.scoped(at)?;
-    Ok(state
-        .db
-        .changes_within(at.code(), before, limit)
-        .await?
+    let rows = state.db.changes_within(at.code(), before, limit).await?;
+    audit_history(
+        state,
+        caller,
+        &rows,
+        at.code().to_string(),
+        Some(at.code().as_str()),
+    )
+    .await?;
+    Ok(rows
         .into_iter()
         .map(|c| change_view(c, caller.role()))
         .collect())

@@ -126,10 +126,37 @@ pub async fn households(
         .db
         .households_in(within.code(), after_id, limit)
         .await?;
+    audit_list(state, caller, within, &rows, "household list").await?;
     Ok(rows
         .into_iter()
         .map(|h| household_view(caller.role(), h))
         .collect())
+}
+
+/// A list of households shown unmasked (to a role that sees personal data) is one reveal.
+async fn audit_list(
+    state: &AppState,
+    caller: &Caller,
+    within: &InScope,
+    rows: &[HouseholdRow],
+    via: &str,
+) -> AppResult<()> {
+    if rows.is_empty() || !caller.role().sees_personal_data() {
+        return Ok(());
+    }
+    let ids: Vec<String> = rows.iter().map(|h| h.id.to_string()).collect();
+    crate::actions::audit::reveal(
+        state,
+        caller,
+        crate::actions::audit::Reveal {
+            kind: "households",
+            id: ids.join(","),
+            territory: Some(within.code().as_str()),
+            fields: &["phone", "id_number", "address"],
+            via,
+        },
+    )
+    .await
 }
 
 /// People search inside the caller's scope: households by head name, members by name.
@@ -140,10 +167,9 @@ pub async fn search(
     q: &str,
     limit: i64,
 ) -> AppResult<(Vec<HouseholdView>, Vec<MemberView>)> {
-    let households = state
-        .db
-        .search_households(within.code(), q, limit)
-        .await?
+    let rows = state.db.search_households(within.code(), q, limit).await?;
+    audit_list(state, caller, within, &rows, "people search").await?;
+    let households = rows
         .into_iter()
         .map(|h| household_view(caller.role(), h))
         .collect();

@@ -175,11 +175,39 @@ pub async fn grid_index(state: &AppState) -> AppResult<&domain::locate::GridInde
 
 /// A stored GeoJSON outline as a geo MultiPolygon.
 pub fn parse_multipolygon(text: &str) -> Option<geo::MultiPolygon<f64>> {
+    // Found by the fuzz target `geojson` (issue 9): a position of fewer than two numbers made the
+    // conversion to geo types panic. Every position is checked first.
+    let raw: serde_json::Value = serde_json::from_str(text).ok()?;
+    if !positions_ok(&raw) {
+        return None;
+    }
     let gj: geojson::Geometry = text.parse().ok()?;
     match geo::Geometry::<f64>::try_from(gj).ok()? {
         geo::Geometry::MultiPolygon(mp) => Some(mp),
         geo::Geometry::Polygon(p) => Some(geo::MultiPolygon(vec![p])),
         _ => None,
+    }
+}
+
+/// Whether every position under `coordinates` (and of every geometry of a collection) has at
+/// least two numbers, all finite.
+fn positions_ok(v: &serde_json::Value) -> bool {
+    fn walk(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Array(items) if items.iter().all(|i| i.is_number()) => {
+                items.len() >= 2 && items.iter().all(|i| i.as_f64().is_some_and(f64::is_finite))
+            }
+            serde_json::Value::Array(items) => items.iter().all(|i| i.is_array() && walk(i)),
+            _ => false,
+        }
+    }
+    match v {
+        serde_json::Value::Object(o) => {
+            o.get("coordinates").is_none_or(walk)
+                && o.get("geometries")
+                    .is_none_or(|g| g.as_array().is_some_and(|gs| gs.iter().all(positions_ok)))
+        }
+        _ => false,
     }
 }
 
@@ -213,4 +241,25 @@ pub async fn locate(state: &AppState, point: domain::coord::GeoPoint) -> AppResu
             .unwrap_or_default(),
         grid: grid.map(String::from),
     })
+}
+
+#[cfg(test)]
+mod fuzz_findings {
+    #[test]
+    fn outlines_with_short_positions_are_refused_not_a_panic() {
+        // Found by the fuzz target `geojson` (issue 9).
+        for text in [
+            r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1],[0,0]]]}"#,
+            r#"{"type":"MultiPolygon","coordinates":[[[[10.0]]]]}"#,
+            r#"{"type":"Polygon","coordinates":[[[0,0],[],[0,0]]]}"#,
+        ] {
+            assert!(super::parse_multipolygon(text).is_none(), "{text}");
+        }
+        assert!(
+            super::parse_multipolygon(
+                r#"{"type":"Polygon","coordinates":[[[0,0],[1,0],[1,1],[0,0]]]}"#
+            )
+            .is_some()
+        );
+    }
 }

@@ -73,7 +73,7 @@ fn id_param(raw: &str) -> AppResult<i64> {
         .ok_or_else(|| AppError::unprocessable("id", format!("{raw:?} is not an id")))
 }
 
-fn limit_param(limit: Option<i64>, default: i64, max: i64) -> AppResult<i64> {
+pub(crate) fn limit_param(limit: Option<i64>, default: i64, max: i64) -> AppResult<i64> {
     let l = limit.unwrap_or(default);
     if (1..=max).contains(&l) {
         Ok(l)
@@ -112,7 +112,7 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-fn page<T>(items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
+pub(crate) fn page<T>(items: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
     let next_cursor = (items.len() as i64 == limit)
         .then(|| items.last().map(&key))
         .flatten();
@@ -198,7 +198,7 @@ pub struct ExportParams {
     pub format: Option<String>,
 }
 
-fn format_param(raw: Option<&str>) -> AppResult<Format> {
+pub(crate) fn format_param(raw: Option<&str>) -> AppResult<Format> {
     match raw {
         None | Some("") => Ok(Format::Xlsx),
         Some(f) => Format::parse(f)
@@ -239,7 +239,7 @@ pub async fn download(tmp: tempfile::TempPath, format: Format, stem: &str) -> Ap
     Ok(resp)
 }
 
-fn temp_path(format: Format) -> AppResult<tempfile::TempPath> {
+pub(crate) fn temp_path(format: Format) -> AppResult<tempfile::TempPath> {
     tempfile::Builder::new()
         .prefix("gesang-export-")
         .suffix(&format!(".{}", format.extension()))

@@ -5,11 +5,18 @@ pub mod api;
 pub mod api_attachments;
 pub mod api_cases;
 pub mod api_center;
+pub mod api_emergency;
 pub mod api_events;
+pub mod api_fieldwork;
 pub mod api_org;
+pub mod api_stats;
+// Audit log of personal data (issue 9).
+pub mod api_audit;
 pub mod case_pages;
 pub mod center_pages;
+pub mod emergency_pages;
 pub mod extract;
+pub mod field;
 pub mod open311;
 pub mod openapi;
 pub mod pages;
@@ -71,8 +78,12 @@ pub fn router(state: AppState) -> Router {
         .merge(resident::api_router())
         .merge(open311::api_router())
         .merge(api_org::router())
+        .merge(api_fieldwork::router())
+        .merge(api_stats::router())
+        .merge(api_emergency::router())
         .merge(api_events::router())
         .merge(api_center::router())
+        .merge(api_audit::router())
         .route("/openapi.json", get(openapi_json))
         .method_not_allowed_fallback(api_method_not_allowed)
         .fallback(api_not_found)
@@ -87,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .merge(api_attachments::page_router())
         .merge(resident::page_router())
+        .merge(field::router())
         .merge(open311::router())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

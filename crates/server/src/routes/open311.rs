@@ -82,7 +82,7 @@ pub fn api_router() -> Router<AppState> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Json,
     Xml,
 }
@@ -234,7 +234,7 @@ fn render(
 }
 
 /// The spec's error list: `[{"code", "description"}]` / `<errors><error>…`, with the status.
-struct Open311Error {
+pub(crate) struct Open311Error {
     format: Format,
     code: u16,
     description: String,
@@ -284,7 +284,7 @@ impl IntoResponse for Open311Error {
 type R = Result<Response, Open311Error>;
 
 /// Parameters from the query string and the form body (the body wins).
-fn params(query: Option<&str>, body: Option<&[u8]>) -> HashMap<String, String> {
+pub(crate) fn params(query: Option<&str>, body: Option<&[u8]>) -> HashMap<String, String> {
     let mut out = HashMap::new();
     for src in [query.map(str::as_bytes), body].into_iter().flatten() {
         for (k, v) in form_urlencoded(src) {
@@ -761,7 +761,7 @@ async fn items_for(
     Ok(out)
 }
 
-fn parse_time(f: Format, field: &str, v: &str) -> Result<DateTime<Utc>, Open311Error> {
+pub(crate) fn parse_time(f: Format, field: &str, v: &str) -> Result<DateTime<Utc>, Open311Error> {
     DateTime::parse_from_rfc3339(v.trim())
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| {

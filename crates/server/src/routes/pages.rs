@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/account/password", post(change_password))
         .merge(super::case_pages::router())
         .merge(super::admin_pages::router())
+        .merge(super::emergency_pages::router())
         .route("/static/app.css", get(stylesheet))
         .fallback(not_found_page)
 }
@@ -201,6 +202,8 @@ const LABEL_KEYS: &[&str] = &[
     "nav-people",
     "nav-cases",
     "org-nav-admin",
+    "em-nav-incidents",
+    "em-nav-rollcall",
     "nav-login",
     "nav-logout",
     "nav-account",

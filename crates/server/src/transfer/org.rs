@@ -193,7 +193,9 @@ fn refused(field: &'static str, reason: &'static str, message: impl Into<String>
 struct Refs {
     levels: HashMap<String, String>,
     households: HashMap<i64, store::org::HouseholdKey>,
+    /// Stored households by the blind index of their ID number (never the number itself).
     by_id_number: HashMap<String, i64>,
+    vault: std::sync::Arc<store::Vault>,
     members: HashSet<i64>,
     units: HashSet<String>,
     places: HashMap<(TargetKind, i64), String>,
@@ -204,11 +206,12 @@ impl Refs {
     async fn load(db: &Db, kind: Kind) -> Result<Refs, TransferError> {
         let mut r = Refs {
             levels: db.territory_levels().await?,
+            vault: db.vault.clone(),
             ..Refs::default()
         };
         if matches!(kind, Kind::Households | Kind::Pairings) {
             for h in db.household_keys().await? {
-                r.by_id_number.insert(h.id_number.clone(), h.id);
+                r.by_id_number.insert(h.id_number_bidx.clone(), h.id);
                 r.households.insert(h.id, h);
             }
         }
@@ -416,7 +419,12 @@ fn parse_household(
         n => Some(org::parse_id_number(n)?),
     };
     if let Some(n) = &id_number
-        && let Some(other) = refs.by_id_number.get(n)
+        && let Some(other) = refs
+            .vault
+            .blind_all("id_number", n)
+            .unwrap_or_default()
+            .iter()
+            .find_map(|b| refs.by_id_number.get(b))
         && Some(*other) != id
     {
         return Err(refused(
@@ -1143,7 +1151,13 @@ pub async fn export(
             subject_kind: "households",
             subject_id: within.to_string(),
             territory: Some(within.to_string()),
-            detail: Some(format!("{n} households, {}", format.extension())),
+            detail: Some(format!(
+                "{n} households, {}; via {}",
+                format.extension(),
+                op.via
+            )),
+            fields: Some("address,phone,id_number".into()),
+            client: Some(op.client.clone()),
         }])
         .await?;
     }

@@ -2550,9 +2550,7 @@ async fn overdue_cases_turn_red_and_get_a_yellow_then_a_red_card_exactly_once() 
     assert_eq!(listed, ids_made.iter().cloned().collect());
 
     // Two servers on one database fire the due cards at once: one yellow card each.
-    let db2 = Db::connect(Some(db_url()), std::path::Path::new("."))
-        .await
-        .unwrap();
+    let db2 = store::testing::connect(db_url()).await.unwrap();
     let second = AppState::new(db2, Arc::new(clock.clone()), Settings::default());
     let (a, b) = tokio::join!(
         server::jobs::fire_due_timers(&app.state),

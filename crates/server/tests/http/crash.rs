@@ -37,6 +37,7 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_gesang"))
             .args(&all)
             .env("GESANG_LOG", "warn")
+            .env("GESANG_DATA_KEY", store::vault::TEST_KEY)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -115,49 +116,42 @@ pub(crate) async fn token(http: &Http, base: &str, user: &str) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
-/// Post cases from `clients` concurrent clients until `stop` is set, returning every case
-/// answered 201 as (id, code, description).
-async fn load(
+/// Post from `clients` concurrent clients until `stop` is set: `make(round, client, n)` gives
+/// each request's path and JSON body. Returns every body answered `expect` with its answer.
+async fn load<F>(
     http: &Http,
     base: &str,
     token: &str,
-    round: usize,
     clients: usize,
     stop: Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<(String, String, String)> {
+    expect: u16,
+    make: F,
+) -> Vec<(Value, Value)>
+where
+    F: Fn(usize, usize) -> (String, Value) + Send + Sync + Clone + 'static,
+{
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (http, base, token, stop) = (
+        let (http, base, token, stop, make) = (
             http.clone(),
             base.to_owned(),
             token.to_owned(),
             stop.clone(),
+            make.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             let mut n = 0;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                let description = format!("crash test round {round} client {c} case {n}");
-                let req = hyper::Request::post(format!("{base}/api/v1/cases"))
+                let (path, body) = make(c, n);
+                let req = hyper::Request::post(format!("{base}{path}"))
                     .header("content-type", "application/json")
                     .header("authorization", format!("Bearer {token}"))
-                    .body(Full::new(Bytes::from(
-                        json!({
-                            "category": "management.environment.garbage",
-                            "description": description,
-                            "territory": "623027202201001",
-                            "idempotency_key": format!("crash-{round}-{c}-{n}"),
-                        })
-                        .to_string(),
-                    )))
+                    .body(Full::new(Bytes::from(body.to_string())))
                     .unwrap();
                 match call(&http, req).await {
-                    Some((201, v)) => got.push((
-                        v["id"].as_str().unwrap().to_owned(),
-                        v["code"].as_str().unwrap().to_owned(),
-                        description,
-                    )),
+                    Some((status, v)) if status == expect => got.push((body, v)),
                     // The server died under the request: no answer, no promise.
                     None => break,
                     Some((status, v)) => panic!("unexpected {status}: {v}"),
@@ -173,12 +167,11 @@ async fn load(
     all
 }
 
-#[tokio::test]
-async fn every_case_answered_201_survives_sigkill() {
-    let t = store::testing::create("gesang_crash")
-        .await
-        .expect("a database");
-    let data_dir = std::env::temp_dir().join(format!("gesang_crash_data_{}", std::process::id()));
+/// A server on a fresh database with the small demo, the arguments to restart it, and what
+/// to remove at the end.
+async fn crash_server(prefix: &str) -> (Server, store::testing::TestDb, std::path::PathBuf) {
+    let t = store::testing::create(prefix).await.expect("a database");
+    let data_dir = std::env::temp_dir().join(format!("{prefix}_data_{}", std::process::id()));
     let args = vec![
         "--data-dir".into(),
         data_dir.display().to_string(),
@@ -189,21 +182,38 @@ async fn every_case_answered_201_survives_sigkill() {
         "--demo-scale".into(),
         "small".into(),
     ];
-    let http = client();
-    let mut server = Server::start(args).await;
-    let mut promised: Vec<(String, String, String)> = Vec::new();
-    const KILLS: usize = 3;
+    (Server::start(args).await, t, data_dir)
+}
+
+/// Drive `make` against the server as `user` from 16 clients, SIGKILL it mid-load `KILLS`
+/// times, restarting each time; returns the server and every request answered `expect`.
+async fn load_through_kills<F>(
+    mut server: Server,
+    http: &Http,
+    user: &str,
+    expect: u16,
+    make: F,
+) -> (Server, Vec<(Value, Value)>)
+where
+    F: Fn(usize, usize, usize) -> (String, Value) + Send + Sync + Clone + 'static,
+{
+    let mut promised = Vec::new();
     for round in 0..KILLS {
-        let token = token(&http, &server.base, "center-623027202").await;
+        let token = token(http, &server.base, user).await;
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let loader = {
-            let (http, base, token, stop) = (
+            let (http, base, stop, make) = (
                 http.clone(),
                 server.base.clone(),
-                token.clone(),
                 stop.clone(),
+                make.clone(),
             );
-            tokio::spawn(async move { load(&http, &base, &token, round, 16, stop).await })
+            tokio::spawn(async move {
+                load(&http, &base, &token, 16, stop, expect, move |c, n| {
+                    make(round, c, n)
+                })
+                .await
+            })
         };
         // Let the load run, then kill the server in the middle of it.
         tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -212,12 +222,44 @@ async fn every_case_answered_201_survives_sigkill() {
         let got = loader.await.unwrap();
         assert!(
             got.len() >= 10,
-            "round {round}: only {} cases before the kill",
+            "round {round}: only {} answered before the kill",
             got.len()
         );
         promised.extend(got);
         server = server.restart().await;
     }
+    (server, promised)
+}
+
+const KILLS: usize = 3;
+/// A grid of 达麦村, and its grid worker.
+const CRASH_GRID: &str = "623027202201001";
+
+#[tokio::test]
+async fn every_case_answered_201_survives_sigkill() {
+    let (server, t, data_dir) = crash_server("gesang_crash").await;
+    let http = client();
+    let (server, answered) =
+        load_through_kills(server, &http, "center-623027202", 201, |round, c, n| {
+            let body = json!({
+                "category": "management.environment.garbage",
+                "description": format!("crash test round {round} client {c} case {n}"),
+                "territory": CRASH_GRID,
+                "idempotency_key": format!("crash-{round}-{c}-{n}"),
+            });
+            ("/api/v1/cases".to_owned(), body)
+        })
+        .await;
+    let promised: Vec<(String, String, String)> = answered
+        .iter()
+        .map(|(body, v)| {
+            (
+                v["id"].as_str().unwrap().to_owned(),
+                v["code"].as_str().unwrap().to_owned(),
+                body["description"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
 
     // Every promise kept: the case, its code, its text and its create event.
     let token = token(&http, &server.base, "center-623027202").await;
@@ -242,6 +284,199 @@ async fn every_case_answered_201_survives_sigkill() {
     eprintln!(
         "crash test: {} cases answered 201 across {KILLS} SIGKILLs, all present after restart",
         promised.len()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    store::testing::remove(t).await;
+}
+
+#[tokio::test]
+async fn every_work_log_answered_201_survives_sigkill() {
+    let (server, t, data_dir) = crash_server("gesang_crash_logs").await;
+    let http = client();
+    let worker = format!("worker-{CRASH_GRID}");
+    let (server, answered) = load_through_kills(server, &http, &worker, 201, |round, c, n| {
+        let body = json!({
+            "kind": "propaganda",
+            "territory": CRASH_GRID,
+            "at": Utc::now().to_rfc3339(),
+            "details": {"topic": format!("crash {round}/{c}/{n}"), "place": "村委会",
+                "attendees": 1 + n % 40, "language": "bilingual"},
+            "idempotency_key": format!("crash-log-{round}-{c}-{n}"),
+        });
+        ("/api/v1/worklogs".to_owned(), body)
+    })
+    .await;
+
+    // Every log answered 201 is listed after the last restart, with its topic, exactly once.
+    let token = token(&http, &server.base, &worker).await;
+    let mut stored: BTreeMap<String, String> = BTreeMap::new();
+    let mut before: Option<i64> = None;
+    loop {
+        let mut url = format!("{}/api/v1/worklogs?limit=200", server.base);
+        if let Some(b) = before {
+            url.push_str(&format!("&before={b}"));
+        }
+        let req = hyper::Request::get(url)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Full::default())
+            .unwrap();
+        let (status, v) = call(&http, req).await.expect("answered");
+        assert_eq!(status, 200, "{v}");
+        let page = v.as_array().expect("a list of logs");
+        if page.is_empty() {
+            break;
+        }
+        for log in page {
+            let id = log["id"].to_string().trim_matches('"').to_owned();
+            let topic = log["details"]["topic"].as_str().unwrap_or("").to_owned();
+            assert!(stored.insert(id, topic).is_none(), "a log listed twice");
+        }
+        before = page
+            .last()
+            .and_then(|l| l["id"].as_i64().or_else(|| l["id"].as_str()?.parse().ok()));
+        if page.len() < 200 {
+            break;
+        }
+    }
+    for (body, v) in &answered {
+        let id = v["id"].to_string().trim_matches('"').to_owned();
+        assert_eq!(
+            stored.get(&id).map(String::as_str),
+            body["details"]["topic"].as_str(),
+            "log {id} answered 201 but is gone or changed"
+        );
+    }
+    let ids: HashSet<String> = answered.iter().map(|(_, v)| v["id"].to_string()).collect();
+    assert_eq!(ids.len(), answered.len(), "no id handed out twice");
+    eprintln!(
+        "crash test: {} work logs answered 201 across {KILLS} SIGKILLs, all present after restart",
+        answered.len()
+    );
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    store::testing::remove(t).await;
+}
+
+async fn get_json(http: &Http, url: String, token: &str) -> Value {
+    let req = hyper::Request::get(url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::default())
+        .unwrap();
+    let (status, v) = call(http, req).await.expect("answered");
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn every_roll_call_entry_answered_200_survives_sigkill() {
+    let (server, t, data_dir) = crash_server("gesang_crash_rollcall").await;
+    let http = client();
+    // An incident on 达麦乡, and the households of one grid, which its grid worker calls.
+    let centre = token(&http, &server.base, "center-623027202").await;
+    let req = hyper::Request::post(format!("{}/api/v1/incidents", server.base))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {centre}"))
+        .body(Full::new(Bytes::from(
+            json!({"plan": "debris-flow", "territories": ["623027202"], "level": 3,
+                "title": "崩溃测试"})
+            .to_string(),
+        )))
+        .unwrap();
+    let (status, v) = call(&http, req).await.expect("answered");
+    assert_eq!(status, 201, "{v}");
+    let incident = v["id"].as_i64().expect("an incident id");
+    let page = get_json(
+        &http,
+        format!(
+            "{}/api/v1/incidents/{incident}/households?territory={CRASH_GRID}&limit=1000",
+            server.base
+        ),
+        &centre,
+    )
+    .await;
+    let households: Vec<i64> = page["items"]
+        .as_array()
+        .expect("households")
+        .iter()
+        .map(|h| h["household"].as_i64().unwrap())
+        .collect();
+    assert!(households.len() >= 16, "{} households", households.len());
+    let households = Arc::new(households);
+
+    // Each request reports one household with a note naming the request: client c reports the
+    // households c, c+16, c+32, … in turn.
+    let worker = format!("worker-{CRASH_GRID}");
+    let hs = households.clone();
+    let (server, answered) = load_through_kills(server, &http, &worker, 200, move |round, c, n| {
+        let idx = (c + 16 * n) % hs.len();
+        let status = ["safe", "evacuated", "injured", "missing", "unreached"][n % 5];
+        let body = json!({
+            "entries": [{"household": hs[idx], "status": status,
+                "note": format!("crash {round}/{c}/{n}")}],
+            "idempotency_key": format!("crash-rc-{round}-{c}-{n}"),
+        });
+        (format!("/api/v1/incidents/{incident}/rollcall"), body)
+    })
+    .await;
+
+    // Every entry answered 200 is in its household's history after the last restart, once.
+    let centre = token(&http, &server.base, "center-623027202").await;
+    let mut promised: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+    for (body, _) in &answered {
+        let e = &body["entries"][0];
+        promised
+            .entry(e["household"].as_i64().unwrap())
+            .or_default()
+            .push((
+                e["note"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            ));
+    }
+    for (household, entries) in &promised {
+        let history = get_json(
+            &http,
+            format!(
+                "{}/api/v1/incidents/{incident}/households/{household}/history",
+                server.base
+            ),
+            &centre,
+        )
+        .await;
+        let kept: Vec<(String, String)> = history
+            .as_array()
+            .expect("a history")
+            .iter()
+            .map(|h| {
+                (
+                    h["note"].as_str().unwrap_or("").to_owned(),
+                    h["status"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        for entry in entries {
+            let times = kept.iter().filter(|k| *k == entry).count();
+            assert_eq!(
+                times, 1,
+                "household {household}: entry {entry:?} answered 200, found {times} times"
+            );
+        }
+    }
+    // The board still adds up: the five statuses sum to the households of the incident.
+    let board = get_json(
+        &http,
+        format!("{}/api/v1/incidents/{incident}", server.base),
+        &centre,
+    )
+    .await;
+    let sum: i64 = ["safe", "evacuated", "injured", "missing", "unreached"]
+        .iter()
+        .map(|s| board["rollcall"][s].as_i64().unwrap())
+        .sum();
+    assert_eq!(Some(sum), board["households_total"].as_i64(), "{board}");
+    eprintln!(
+        "crash test: {} roll-call entries answered 200 across {KILLS} SIGKILLs, all present after restart",
+        answered.len()
     );
     drop(server);
     let _ = std::fs::remove_dir_all(&data_dir);

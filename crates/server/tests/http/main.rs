@@ -20,7 +20,6 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use server::AppState;
 use server::state::{Settings, SystemClock};
-use store::Db;
 use tower::ServiceExt;
 
 const PASSWORD: &str = "gesang-demo";
@@ -39,7 +38,7 @@ fn test_db() -> &'static store::testing::TestDb {
             let t = store::testing::create("gesang_http")
                 .await
                 .expect("create the test database");
-            let db = Db::connect(Some(&t.url), std::path::Path::new("."))
+            let db = store::testing::connect(&t.url)
                 .await
                 .expect("connect to the test database");
             db.migrate().await.expect("migrate");
@@ -72,12 +71,20 @@ fn on_own_runtime<T: Send + 'static>(f: impl Future<Output = T> + Send + 'static
 }
 
 mod attachments;
+// Personal data reveals and the audit log (issue 9).
+mod audit;
+// The authorisation matrix, every operation × every role (issue 9).
+mod authz;
+// The fuzz targets as a bounded test (issue 9).
 mod cases;
 mod center;
 mod cluster;
 mod crash;
+mod emergency;
 mod events;
 mod events_cluster;
+mod fieldwork;
+mod fuzz;
 mod open311;
 mod org;
 mod resident;
@@ -91,8 +98,13 @@ const MODULES: &[&str] = &[
     include_str!("resident.rs"),
     include_str!("open311.rs"),
     include_str!("org.rs"),
+    include_str!("fieldwork.rs"),
+    include_str!("emergency.rs"),
     include_str!("events.rs"),
     include_str!("center.rs"),
+    include_str!("audit.rs"),
+    include_str!("authz.rs"),
+    include_str!("fuzz.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
@@ -202,9 +214,7 @@ impl App {
     }
 
     async fn with_clock(clock: Arc<dyn Clock>) -> App {
-        let db = Db::connect(Some(db_url()), std::path::Path::new("."))
-            .await
-            .expect("connect");
+        let db = store::testing::connect(db_url()).await.expect("connect");
         let state = AppState::new(db, clock, Settings::default());
         App {
             router: server::router(state.clone()),

@@ -21,9 +21,7 @@ fn org_db() -> &'static store::testing::TestDb {
             let t = store::testing::create("gesang_org")
                 .await
                 .expect("create the organisation test database");
-            let db = Db::connect(Some(&t.url), std::path::Path::new("."))
-                .await
-                .expect("connect");
+            let db = store::testing::connect(&t.url).await.expect("connect");
             db.migrate().await.expect("migrate");
             let clock = FixedClock::at(Utc.with_ymd_and_hms(2025, 1, 6, 2, 0, 0).unwrap());
             server::demo::load(&db, Scale::Small, &clock)
@@ -69,7 +67,7 @@ impl Drop for OrgApp {
 
 async fn org_app() -> OrgApp {
     let guard = ORG_LOCK.lock().await;
-    let db = Db::connect(Some(&org_db().url), std::path::Path::new("."))
+    let db = store::testing::connect(&org_db().url)
         .await
         .expect("connect");
     let state = AppState::new(db, Arc::new(SystemClock), Settings::default());
@@ -1064,6 +1062,7 @@ async fn households_and_pairings_round_trip_through_spreadsheets() {
 /// Run the `gesang` binary on `url`.
 fn gesang(url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_gesang"))
+        .env("GESANG_DATA_KEY", store::vault::TEST_KEY)
         .arg("--database-url")
         .arg(url)
         .arg("--log")
@@ -1078,9 +1077,7 @@ async fn the_command_line_imports_a_boston_sample_and_households_and_exports() {
     let app = org_app().await;
     // A database of its own: the binary writes to it while this test reads.
     let t = store::testing::create("gesang_cli").await.unwrap();
-    let db = Db::connect(Some(&t.url), std::path::Path::new("."))
-        .await
-        .unwrap();
+    let db = store::testing::connect(&t.url).await.unwrap();
     db.migrate().await.unwrap();
     let clock = FixedClock::at(Utc.with_ymd_and_hms(2025, 1, 6, 2, 0, 0).unwrap());
     server::demo::load(&db, Scale::Small, &clock).await.unwrap();

@@ -787,6 +787,8 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
     ),
     ("/api/v1/people", "/api/v1/people?q=%E6%89%8D&territory={c}"),
     ("/api/v1/cases", "/api/v1/cases?territory={c}&limit=3"),
+    // statistics (issue 5)
+    ("/api/v1/stats", "/api/v1/stats?territory={c}"),
     // org: coverage, management lists, history and exports
     (
         "/api/v1/coverage",
@@ -823,6 +825,11 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
     (
         "/api/v1/org/history",
         "/api/v1/org/history?territory={c}&limit=3",
+    ),
+    // emergency (issue 8): `{incident}` is an incident on 达麦乡 made by the test
+    (
+        "/api/v1/incidents/{id}/households",
+        "/api/v1/incidents/{incident}/households?territory={c}&limit=3",
     ),
 ];
 
@@ -906,13 +913,14 @@ async fn every_territory_endpoint_enforces_scope_for_every_role() {
             vec!["623026".into(), "623000".into()],
         ),
     ];
+    let incident = super::emergency::incident_for_matrix(&app).await;
     let mut checked = 0;
     for (user, inside, outside) in &matrix {
         let token = app.token(user).await;
         for path in &paths {
             let template = known[path.as_str()];
             for c in inside {
-                let uri = template.replace("{c}", c);
+                let uri = template.replace("{c}", c).replace("{incident}", &incident);
                 let r = app.get(&uri, Some(&token)).await;
                 assert_eq!(
                     r.status,
@@ -923,7 +931,7 @@ async fn every_territory_endpoint_enforces_scope_for_every_role() {
                 checked += 1;
             }
             for c in outside {
-                let uri = template.replace("{c}", c);
+                let uri = template.replace("{c}", c).replace("{incident}", &incident);
                 let r = app.get(&uri, Some(&token)).await;
                 assert_eq!(
                     r.status,

@@ -1,0 +1,21 @@
+# emergency: the field roll call and the instructions in Tibetan
+em-nav-incidents = ཉེན་འགོག་བཀོད་འདོམས།
+em-nav-rollcall = ཉེན་འགོག་མིང་འབོད།
+em-incidents-title = ཉེན་འགོག་བཀོད་འདོམས།
+em-col-households = ཁྱིམ་ཚང་།
+em-status-active = ཉེན་འགོག་བྱེད་བཞིན་པ།
+em-status-stood_down = མཇུག་བསྡུས།
+em-total = ཡོངས་བསྡོམས།
+em-field-title = ཉེན་འགོག་མིང་འབོད།
+em-acknowledged = ལེན་ཟིན།
+em-ack-submit = བཀའ་ཁྱབ་ལེན།
+em-field-none = ཁྱེད་ཀྱི་ས་ཁུལ་དུ་ཉེན་ཁ་མེད།
+em-rc-safe = བདེ་ཐང་།
+em-rc-evacuated = སྤོ་ཟིན།
+em-rc-injured = རྨས་སྐྱོན།
+em-rc-missing = འབྲེལ་བ་ཆད།
+em-rc-unreached = འབྲེལ་བ་མ་ཐུབ།
+em-role-militia = དམག་མི་དམངས།
+em-role-grid_worker = དྲ་མིག་ལས་བྱེད་པ།
+em-role-household_head = ཁྱིམ་ཚང་འགོ་པ།
+em-timeline = དུས་རིམ།
