@@ -104,6 +104,14 @@ get    /api/v1/org/pairings/{id}                /api/v1/org/pairings/{id}       
 put    /api/v1/org/pairings/{id}                /api/v1/org/pairings/{id}                     pairing   vnvnnn
 delete /api/v1/org/pairings/{id}                /api/v1/org/pairings/999999999                none      4n4nnn
 get    /api/v1/org/history                      /api/v1/org/history?territory={c}&limit=3     node      yyyyyy
+# the command centre (issue 7)
+get    /api/v1/events                           /api/v1/events?territory={c}&max_seconds=0    node      yyyyyy
+get    /api/v1/assessment                       /api/v1/assessment?territory={c}              node      yyyyyy
+get    /api/v1/assessment.xlsx                  /api/v1/assessment.xlsx?territory={c}         node      yyyyyy
+get    /api/v1/daily                            /api/v1/daily?territory={c}                   node      yyyyyy
+get    /api/v1/daily.xlsx                       /api/v1/daily.xlsx?territory={c}              node      yyyyyy
+get    /api/v1/admin/assessment-weights         /api/v1/admin/assessment-weights              none      yyyyyy
+put    /api/v1/admin/assessment-weights         /api/v1/admin/assessment-weights              none      vnnnnn  body:{"penalty_red":-1}
 # the audit log of personal data
 get    /api/v1/audit                            /api/v1/audit?limit=3                         none      ynnnnn
 get    /api/v1/audit/export                     /api/v1/audit/export?format=csv               none      ynnnnn
