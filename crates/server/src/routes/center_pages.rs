@@ -30,6 +30,24 @@ pub fn router() -> Router<AppState> {
 #[derive(Deserialize)]
 struct CenterQuery {
     territory: Option<String>,
+    /// A chosen period for the fourth column of figures (`YYYY-MM-DD`, inclusive).
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// One figure across the periods, each a link to the list behind it where one exists.
+pub struct KpiRow {
+    pub label: String,
+    pub values: Vec<String>,
+    pub href: Option<String>,
+}
+
+/// One bar of the trend chart.
+pub struct TrendBar {
+    pub day: String,
+    pub cases: i64,
+    pub x: i64,
+    pub h: i64,
 }
 
 /// A case in one of the lists.
@@ -71,6 +89,10 @@ struct CenterPage {
     red_carded: Vec<CaseRow>,
     large_disputes: Vec<CaseRow>,
     household_rows: Vec<HouseholdView>,
+    /// The periods' names and the figures of `GET /api/v1/stats` for each.
+    periods: Vec<String>,
+    kpis: Vec<KpiRow>,
+    trend: Vec<TrendBar>,
     /// Category names by code, as JSON, for the live list.
     category_names: String,
 }
@@ -116,6 +138,11 @@ const KEYS: &[&str] = &[
     "count-members",
     "col-name",
     "col-code",
+    "center-figures",
+    "center-trend",
+    "center-from",
+    "center-to",
+    "center-show",
 ];
 
 async fn center_page(
@@ -146,6 +173,7 @@ async fn center_inner(
         None => caller.home(),
     };
     let room: WarRoom = center::war_room(state, caller, &code).await?;
+    let (periods, kpis, trend) = figures(state, ctx, caller, code.code(), &q).await?;
     let rules = state.rules.read().await;
     let category = |c: &str| {
         rules
@@ -269,6 +297,9 @@ async fn center_inner(
             red_carded,
             large_disputes,
             household_rows: room.households,
+            periods,
+            kpis,
+            trend,
             category_names,
         },
     ))
@@ -351,4 +382,127 @@ async fn daily_page(
     }
     .await;
     result.unwrap_or_else(|e| ctx.error(e))
+}
+
+fn pct(r: Option<f64>) -> String {
+    r.map(|v| format!("{:.1}%", v * 100.0))
+        .unwrap_or_else(|| "—".into())
+}
+
+/// The seed's figures for today, the last 7 days, this month and a chosen period, from
+/// `GET /api/v1/stats` (rollups, no scan), and the cases of each of the last 14 days.
+async fn figures(
+    state: &AppState,
+    ctx: &PageCtx,
+    caller: &crate::auth::Caller,
+    node: &domain::TerritoryCode,
+    q: &CenterQuery,
+) -> Result<(Vec<String>, Vec<KpiRow>, Vec<TrendBar>), AppError> {
+    use chrono::Datelike;
+    let today = crate::actions::fieldwork::today(state);
+    let mut spans = vec![
+        (ctx.t("center-today"), today, today),
+        (
+            ctx.t("center-week"),
+            today - chrono::Duration::days(6),
+            today,
+        ),
+        (
+            ctx.t("center-month"),
+            today.with_day(1).unwrap_or(today),
+            today,
+        ),
+    ];
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok())
+    };
+    if let (Some(f), Some(t)) = (parse(&q.from), parse(&q.to))
+        && f <= t
+    {
+        spans.push((format!("{f} – {t}"), f, t));
+    }
+    let code = node.to_string();
+    let mut views = Vec::new();
+    for (_, f, t) in &spans {
+        views.push(
+            crate::actions::stats::stats(
+                state,
+                caller,
+                Some(&code),
+                Some(&f.to_string()),
+                Some(&t.to_string()),
+            )
+            .await?,
+        );
+    }
+    let cases = format!("/cases?territory={code}");
+    let row =
+        |key: &str, href: Option<String>, v: &dyn Fn(&domain::stats::Figures) -> String| KpiRow {
+            label: ctx.t(key),
+            values: views.iter().map(|s| v(&s.figures)).collect(),
+            href,
+        };
+    let kpis = vec![
+        row("center-k-cases", Some(cases.clone()), &|f| {
+            f.cases_total.to_string()
+        }),
+        row("center-k-closed", Some(cases.clone()), &|f| {
+            f.cases_closed.to_string()
+        }),
+        row("center-k-propaganda", None, &|f| {
+            f.propaganda_sessions.to_string()
+        }),
+        row("center-k-services", None, &|f| f.services_done.to_string()),
+        row("center-k-solved", Some(cases.clone()), &|f| {
+            f.problems_solved.to_string()
+        }),
+        row("center-k-hazards", Some(cases.clone()), &|f| {
+            f.hazards_fixed.to_string()
+        }),
+        row("center-k-disputes", Some(cases.clone()), &|f| {
+            f.disputes_resolved.to_string()
+        }),
+        row("center-k-resolution", None, &|f| {
+            pct(f.dispute_resolution_rate)
+        }),
+        row("center-k-accept", None, &|f| pct(f.timely_accept_rate)),
+        row("center-k-close", None, &|f| pct(f.on_time_close_rate)),
+        row("center-k-satisfaction", None, &|f| pct(f.satisfaction_rate)),
+        row(
+            "center-k-reports",
+            Some(format!("/center/daily?territory={code}")),
+            &|f| {
+                format!(
+                    "{} / {}",
+                    f.daily_reports_received, f.daily_reports_expected
+                )
+            },
+        ),
+    ];
+    let mut days = Vec::new();
+    for k in (0..14).rev() {
+        let d = today - chrono::Duration::days(k);
+        let s = crate::actions::stats::stats(
+            state,
+            caller,
+            Some(&code),
+            Some(&d.to_string()),
+            Some(&d.to_string()),
+        )
+        .await?;
+        days.push((d, s.figures.cases_total));
+    }
+    let max = days.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1);
+    let trend = days
+        .iter()
+        .enumerate()
+        .map(|(i, (d, n))| TrendBar {
+            day: d.format("%m-%d").to_string(),
+            cases: *n,
+            x: i as i64 * 40,
+            h: n * 100 / max,
+        })
+        .collect();
+    Ok((spans.into_iter().map(|s| s.0).collect(), kpis, trend))
 }

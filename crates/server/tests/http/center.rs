@@ -69,6 +69,13 @@ async fn the_war_room_shows_its_node_live_and_drills_down() {
     assert!(html.contains("<script src=\"/static/center.js\" defer></script>"));
     assert!(!html.contains("<script>"), "no inline script");
     assert!(count_in(&html, "id=\"center-open\"") >= 1);
+    // The seed's figures for today, the week and the month, from the statistics rollups; the
+    // case figures link to their list; today's cases count the new one.
+    assert!(html.contains("主要指标") && html.contains("政策宣传"));
+    let kpi = html.find("报事总数").expect("the cases figure");
+    let cell = &html[kpi..];
+    assert!(cell.contains(&format!("<a href=\"/cases?territory={TOWNSHIP}\">")));
+    assert!(html.contains("近 14 日报事"), "the trend chart");
 
     // The village's room counts the new case in its grid.
     let r = app
