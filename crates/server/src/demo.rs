@@ -180,9 +180,10 @@ where
     Ok(n)
 }
 
-/// The demo accounts, one example of each kind (there are thousands).
+/// The demo accounts, one example of each kind (there are thousands), on stderr with the
+/// progress (stdout is kept for machine-readable output such as the benchmarks' JSON lines).
 fn print_accounts(data: &DemoData) {
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stderr().lock();
     let _ = writeln!(out, "Demo accounts (password for all: {DEMO_PASSWORD}):");
     // First account of each kind, with how many there are.
     let mut kinds: Vec<(&str, &domain::demo::DemoAccount, usize)> = Vec::new();

@@ -667,6 +667,23 @@ pub async fn households(
     let next_cursor = (rows.len() as i64 == limit)
         .then(|| rows.last().map(|r| r.household.to_string()))
         .flatten();
+    // Heads' phones and addresses shown unmasked (board, API, after-action report): one reveal
+    // per answer, written before anything is shown.
+    if !masked && !rows.is_empty() {
+        let ids: Vec<String> = rows.iter().map(|r| r.household.to_string()).collect();
+        crate::actions::audit::reveal(
+            state,
+            caller,
+            crate::actions::audit::Reveal {
+                kind: "households",
+                id: ids.join(","),
+                territory: Some(within.as_str()),
+                fields: &["phone", "address"],
+                via: "incident households",
+            },
+        )
+        .await?;
+    }
     let items = rows
         .into_iter()
         .map(|r| IncidentHouseholdView {

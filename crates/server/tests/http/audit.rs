@@ -325,3 +325,50 @@ async fn the_data_key_is_created_checked_and_rotated_from_the_command_line() {
     store::testing::remove(t).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn the_households_of_an_incident_shown_unmasked_are_one_reveal() {
+    let app = App::new().await;
+    let admin = app.token("admin").await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let r = app
+        .post_json(
+            "/api/v1/incidents",
+            &json!({"plan": "flood", "territories": [TOWNSHIP], "level": 4, "title": "审计检查"}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_i64().unwrap();
+    let grid = format!("{VILLAGE}001");
+    let uri = format!("/api/v1/incidents/{id}/households?territory={grid}&limit=5");
+
+    // The grid worker sees his households' phones and addresses: one entry naming them.
+    let worker = app.token(&format!("worker-{grid}")).await;
+    let shown = get_as(&app, &uri, &worker).await;
+    shown.expect(StatusCode::OK);
+    let items = shown.json()["items"].as_array().unwrap().clone();
+    assert!(!items.is_empty());
+    assert!(items.iter().all(|h| h["masked"] == false));
+    let ids: Vec<String> = items.iter().map(|h| h["household"].to_string()).collect();
+    let logged = entries(&app, &admin, "households", &ids.join(",")).await;
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert_eq!(fields(&logged[0]), ["phone", "address"]);
+
+    // The township centre sees them masked: nothing more is written.
+    let masked = get_as(&app, &uri, &centre).await;
+    masked.expect(StatusCode::OK);
+    assert!(
+        masked.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["masked"] == true)
+    );
+    assert_eq!(
+        entries(&app, &admin, "households", &ids.join(","))
+            .await
+            .len(),
+        1
+    );
+}
