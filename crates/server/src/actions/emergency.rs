@@ -632,7 +632,7 @@ pub struct IncidentHouseholdView {
 
 /// A page of households.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct HouseholdPage {
+pub struct IncidentHouseholdPage {
     pub items: Vec<IncidentHouseholdView>,
     pub next_cursor: Option<String>,
 }
@@ -647,7 +647,7 @@ pub async fn households(
     territory: Option<TerritoryCode>,
     after: i64,
     limit: i64,
-) -> AppResult<HouseholdPage> {
+) -> AppResult<IncidentHouseholdPage> {
     let i = load(state, caller, id).await?;
     let within = match territory {
         Some(t) => caller.scoped(&t)?.code().clone(),
@@ -712,7 +712,7 @@ pub async fn households(
             masked,
         })
         .collect();
-    Ok(HouseholdPage { items, next_cursor })
+    Ok(IncidentHouseholdPage { items, next_cursor })
 }
 
 /// One report of a household's history.

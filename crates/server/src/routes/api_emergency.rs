@@ -12,7 +12,7 @@ use serde::Deserialize;
 use store::emergency::RollCallResult;
 
 use crate::actions::emergency::{
-    self, ActivateInput, AfterActionReport, EventView, HouseholdPage, IncidentSummary,
+    self, ActivateInput, AfterActionReport, EventView, IncidentHouseholdPage, IncidentSummary,
     IncidentView, InstructionView, PlanSummary, RollCallHistoryView, RollCallRequest,
 };
 use crate::actions::territory::parse_code;
@@ -212,14 +212,14 @@ pub struct IncidentHouseholdsParams {
 #[utoipa::path(get, path = "/api/v1/incidents/{id}/households", tag = "emergency",
     security(("bearer" = [])),
     params(("id" = i64, Path), IncidentHouseholdsParams),
-    responses((status = 200, body = HouseholdPage), (status = 403, body = ErrorBody),
+    responses((status = 200, body = IncidentHouseholdPage), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn list_incident_households(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<IncidentHouseholdsParams>,
-) -> AppResult<Json<HouseholdPage>> {
+) -> AppResult<Json<IncidentHouseholdPage>> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(RollCallStatus::parse(s).ok_or_else(|| {
