@@ -7,7 +7,11 @@
 //     and one log, counted once in /api/v1/stats (and still once after a reload);
 //  4. offline again, the worker self-handles one of the cases while its centre rejects it; back
 //     online, the refusal is shown with the server's reason and kept;
-//  5. a household head files a zero report (零报告), counted in /api/v1/stats.
+//  5. a household head files a zero report (零报告), counted in /api/v1/stats;
+//  6. the household head's simpler home (big buttons: report, notices, daily report, roll call):
+//     a notice from the village centre is acknowledged offline, sent when the signal returns,
+//     and the centre's page shows the acknowledgement once (still once after a reload); a
+//     photo too large is refused with a message, a large one is resized before it is sent.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -255,7 +259,12 @@ test('a grid worker works offline; everything arrives once; a household head fil
   await hp.waitForURL(/\/field$/);
   await waitReady(hp);
   assert.equal(await hp.locator('a[data-screen=tasks]').count(), 0, 'no task list for a household head');
-  await hp.click('a[data-screen=daily]');
+  // The simpler home: four big buttons.
+  await hp.waitForSelector('#screen[data-screen=home] .home-button');
+  assert.deepEqual(await hp.$$eval('.home-button', (as) => as.map((a) => a.dataset.go)),
+    ['report', 'notices', 'daily', 'rollcall']);
+  await hp.screenshot({ path: join(shots, 'field-head-home.png'), fullPage: true });
+  await hp.click('a[data-go=daily]');
   await hp.click('#zero-report');
   await hp.waitForFunction(() => document.querySelector('#outbox-button').hidden, null, { timeout: 30000 });
   const headToken = await token(HEAD);
@@ -265,12 +274,102 @@ test('a grid worker works offline; everything arrives once; a household head fil
   const g = await stats(admin, GROUP);
   assert.equal(g.daily_reports_received, 1);
   assert.equal(g.zero_reports, 1);
-  await hp.click('a[data-screen=daily]');
+  await hp.evaluate(() => { location.hash = '#daily'; });
+  await hp.waitForSelector('#zero-report');
   await hp.screenshot({ path: join(shots, 'field-head-daily.png'), fullPage: true });
   // The same app in Tibetan.
   await hp.goto(`${base}/field?lang=bo#daily`);
   await waitReady(hp);
   assert.match(await hp.textContent('#zero-report'), /ཀླད་ཀོར/);
   await hp.screenshot({ path: join(shots, 'field-head-daily-bo.png'), fullPage: true });
+
+  // 6. A notice from the village centre, acknowledged offline from the simpler home.
+  const villageCentre = `center-${GRID.slice(0, 12)}`;
+  const sender = await token(villageCentre);
+  const sent = await api(sender, '/api/v1/notices', { method: 'POST', body: JSON.stringify({
+    title: `防汛通知 ${TAG}`, text: '今晚有强降雨，请逐户提醒。', title_bo: 'ཆུ་ལོག་སྔོན་འགོག',
+    territories: [GRID], audience: ['household_heads'] }) });
+  assert.equal(sent.status, 201, JSON.stringify(sent.body));
+  const noticeId = sent.body.id;
+  assert.ok(sent.body.recipients_total >= 1);
+  await hp.goto(`${base}/field?lang=zh`);
+  await waitReady(hp);
+  await hp.waitForFunction(() => /1/.test(document.querySelector('[data-count=notices]')?.textContent || ''));
+  await hp.click('a[data-go=notices]');
+  const notice = hp.locator(`article.notice[data-id="${noticeId}"]`);
+  await notice.waitFor();
+  assert.equal(await notice.getAttribute('data-state'), 'unread');
+  await hctx.setOffline(true);
+  await hp.waitForSelector('#net.off');
+  await notice.locator('.notice-open').click();
+  await notice.locator('button.ack').click();
+  await hp.waitForFunction(() => Number(document.querySelector('#outbox-button').dataset.waiting) === 1);
+  await hp.waitForSelector(`article.notice[data-id="${noticeId}"][data-state=waiting]`);
+  await hp.screenshot({ path: join(shots, 'field-head-notice-offline.png'), fullPage: true });
+  const before = await api(sender, `/api/v1/notices/${noticeId}`);
+  assert.equal(before.body.notice.acknowledged, 0, 'nothing reached the server offline');
+  await hctx.setOffline(false);
+  await hp.waitForFunction(() => document.querySelector('#outbox-button').hidden, null, { timeout: 30000 });
+  await hp.waitForSelector(`article.notice[data-id="${noticeId}"][data-state=acknowledged]`, { timeout: 30000 });
+  // A reload flushes again: nothing is sent twice.
+  await hp.reload();
+  await waitReady(hp);
+  await hp.waitForTimeout(1000);
+  const after = await api(sender, `/api/v1/notices/${noticeId}`);
+  assert.equal(after.body.notice.acknowledged, 1, JSON.stringify(after.body.notice));
+  const acked = after.body.recipients.filter((r) => r.acknowledged_at);
+  assert.deepEqual(acked.map((r) => r.username), [HEAD]);
+  // The sender's page shows it once.
+  const sctx = await browser.newContext();
+  const sp = await sctx.newPage();
+  await sp.goto(`${base}/login?next=${encodeURIComponent(`/notices/${noticeId}`)}`);
+  await sp.fill('input[name=username]', villageCentre);
+  await sp.fill('input[name=password]', 'gesang-demo');
+  await sp.click('main form button[type=submit]');
+  await sp.waitForURL(new RegExp(`/notices/${noticeId}$`));
+  assert.equal(await sp.getAttribute('#notice-acks', 'data-acknowledged'), '1');
+  assert.equal(await sp.locator(`#notice-done tr[data-username="${HEAD}"]`).count(), 1);
+  assert.equal(await sp.locator(`#notice-pending tr[data-username="${HEAD}"]`).count(), 0);
+  await sp.screenshot({ path: join(shots, 'field-notice-sender.png'), fullPage: true });
+  await sp.goto(`${base}/notices`);
+  assert.ok(await sp.locator('a[href="/notices"]').count() >= 1, 'the centre navigation links the notices');
+  await sctx.close();
+
+  // Photos: one too large (and not an image this phone can shrink) is refused with a message
+  // and nothing is queued; a large picture is resized to a long side of 1600 px before it goes.
+  await hp.evaluate(() => { location.hash = '#report'; });
+  await hp.click('button[data-class=service]');
+  await hp.fill('#report-form textarea[name=description]', `照片测试 ${TAG}`);
+  await hp.setInputFiles('#report-form input[type=file]', {
+    name: 'huge.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(9 * 1024 * 1024, 7) });
+  await hp.click('#report-form button[type=submit]');
+  const toastText = await hp.locator('.toast.error').textContent();
+  assert.match(toastText, /huge\.jpg.*太大/);
+  assert.equal(await hp.$eval('#outbox-button', (b) => b.hidden), true, 'nothing queued');
+  await hp.evaluate(async () => {
+    const c = document.createElement('canvas');
+    c.width = 4000; c.height = 3000;
+    const g = c.getContext('2d');
+    for (let i = 0; i < 200; i++) { g.fillStyle = `hsl(${i * 7},70%,50%)`; g.fillRect((i * 97) % 4000, (i * 53) % 3000, 400, 300); }
+    const blob = await new Promise((r) => c.toBlob(r, 'image/png'));
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], 'big.png', { type: 'image/png' }));
+    document.querySelector('#report-form input[type=file]').files = dt.files;
+  });
+  await hp.click('#report-form button[type=submit]');
+  await hp.waitForFunction(() => document.querySelector('#report-form textarea').value === '');
+  // The case goes first, then its photo: wait until both are on the server.
+  let photoCase, files;
+  for (let i = 0; i < 60 && !(files?.body?.items?.length); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    const headCases = await api(admin, `/api/v1/cases?territory=${GRID}&limit=50`);
+    photoCase = headCases.body.items.find((c) => c.description.includes(`照片测试 ${TAG}`));
+    if (photoCase) files = await api(admin, `/api/v1/cases/${photoCase.id}/attachments`);
+  }
+  assert.ok(photoCase, 'the report with a photo arrived');
+  await hp.waitForFunction(() => document.querySelector('#outbox-button').hidden, null, { timeout: 30000 });
+  files = await api(admin, `/api/v1/cases/${photoCase.id}/attachments`);
+  assert.equal(files.body.items.length, 1, 'one photo, once');
+  assert.equal(Math.max(files.body.items[0].width, files.body.items[0].height), 1600, JSON.stringify(files.body.items[0]));
   await hctx.close();
 });

@@ -78,6 +78,7 @@ const SOURCES: &[[&str; 3]] = &[
     area!("field"),
     area!("emergency"),
     area!("center"),
+    area!("notices"),
 ];
 
 /// The languages with their tags, in the order of each [`SOURCES`] entry.

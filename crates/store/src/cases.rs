@@ -4,14 +4,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::bulk::Value;
 use crate::{Backend, Db, Result};
 
 /// The stored row of a case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CaseRecord {
     pub id: i64,
     pub code: String,
@@ -118,6 +118,16 @@ pub struct TransitionWrite {
     /// Photos and audio notes that came with the action (e.g. "report handled"), written in
     /// the same transaction; a per-owner limit passed fails the whole transition.
     pub attachments: Vec<crate::attachments::NewAttachment>,
+}
+
+/// What a keyed write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keyed {
+    Applied,
+    /// The case moved on meanwhile (its version changed): nothing was written.
+    Stale,
+    /// The idempotency key was stored by another request first: nothing was written.
+    KeyTaken,
 }
 
 /// What happened to one new case of a batch.
@@ -517,6 +527,18 @@ impl Db {
     /// add the counters, replace the unfired timers. `false` when another writer got there
     /// first (reload and decide again).
     pub async fn apply_transition(&self, w: TransitionWrite) -> Result<bool> {
+        Ok(self.apply_transition_keyed(w, None).await? == Keyed::Applied)
+    }
+
+    /// [`Db::apply_transition`] that also stores a client's idempotency key with its answer,
+    /// in the same transaction: if the key is already stored (another request, perhaps on
+    /// another server process, got there first), nothing is written and the answer is
+    /// [`Keyed::KeyTaken`].
+    pub async fn apply_transition_keyed(
+        &self,
+        w: TransitionWrite,
+        key: Option<&crate::request_keys::NewRequestKey>,
+    ) -> Result<Keyed> {
         let applied = on_write!(self, tx => {
             let r = &w.record;
             let updated = sqlx::query(
@@ -568,13 +590,21 @@ impl Db {
                 insert_in_tx!(tx, "live_feed", crate::feed::FEED_COLUMNS,
                     crate::feed::transition_rows(r, &w.events).iter()
                         .map(crate::feed::NewFeedRow::values).collect(), "");
+                if let Some(k) = key
+                    && !request_key_in_tx!(tx, k)
+                {
+                    // Dropping the transaction rolls back what was written above.
+                    return Ok(Keyed::KeyTaken);
+                }
             }
             updated == 1
         });
         if applied {
             self.feed_written();
+            Ok(Keyed::Applied)
+        } else {
+            Ok(Keyed::Stale)
         }
-        Ok(applied)
     }
 
     pub async fn case_by_id(&self, id: i64) -> Result<Option<CaseRecord>> {

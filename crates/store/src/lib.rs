@@ -11,6 +11,10 @@ pub mod account;
 #[macro_use]
 pub mod attachments;
 pub mod backup;
+// Idempotency keys of case actions and uploads (issue 5); before `cases`, whose writes use
+// its macro.
+#[macro_use]
+pub mod request_keys;
 #[macro_use]
 pub mod bulk;
 // Statistics rollups (issue 5); before `cases`, whose writes use its macro.
@@ -25,6 +29,8 @@ pub mod feed;
 pub mod fieldwork;
 pub mod import;
 pub mod migrate;
+// Notices (通知) and their acknowledgement (issue 5).
+pub mod notices;
 pub mod org;
 pub mod people;
 pub mod public;

@@ -101,3 +101,22 @@ field-nav-rollcall = མིང་འབོད།
 field-rollcall-none = ད་ལྟ་ཛ་དྲག་གི་དོན་རྐྱེན་མེད།
 field-rollcall-unknown = བརྒྱུད་ལམ་མེད། མིང་འབོད་ཤོག་ངོས་སྔོན་མའི་ནང་དོན་ཉར་ཡོད།
 field-rollcall-open = མིང་འབོད་ཁ་ཕྱེ།
+
+# Household head's home and notices (issue 5)
+field-nav-home = གཙོ་ངོས།
+field-nav-notices = བརྡ་ཐོ།
+field-home-title = ཁྱིམ་ཚང་འགོ་པ།
+field-home-report = སྙན་ཞུ།
+field-home-notices = བརྡ་ཐོ་ལེན་འཛིན།
+field-home-daily = ཉིན་ཐོ།
+field-home-rollcall = མིང་འབོད།
+field-notices-unread = ལེན་འཛིན་མ་བྱས་པ་ { $n }
+field-notices-title = བརྡ་ཐོ།
+field-notices-none = བརྡ་ཐོ་མེད།
+field-notices-ack = ལེན་འཛིན།
+field-notices-ack-waiting = ལེན་འཛིན་བྱས་ཟིན། བསྐུར་རྒྱུ་སྒུག་བཞིན།
+field-notices-acked = { $at } ལ་ལེན་འཛིན་བྱས་ཟིན།
+field-notices-state-unread = ཀློག་མེད།
+field-notices-state-read = ཀློག་ཟིན། ལེན་འཛིན་མ་བྱས།
+field-notices-state-waiting = ལེན་འཛིན་བསྐུར་རྒྱུ་སྒུག་བཞིན།
+field-notices-state-acknowledged = ལེན་འཛིན་བྱས་ཟིན།

@@ -101,3 +101,22 @@ field-nav-rollcall = Roll call
 field-rollcall-none = No emergency is active now.
 field-rollcall-unknown = No signal: whether an emergency is active is unknown; the roll-call page keeps its last copy.
 field-rollcall-open = Open the roll call
+
+# Household head's home and notices (issue 5)
+field-nav-home = Home
+field-nav-notices = Notices
+field-home-title = Household head
+field-home-report = Report
+field-home-notices = Notices
+field-home-daily = Daily report
+field-home-rollcall = Roll call
+field-notices-unread = { $n } to acknowledge
+field-notices-title = Notices
+field-notices-none = No notices.
+field-notices-ack = Acknowledge
+field-notices-ack-waiting = Acknowledged, waiting to send
+field-notices-acked = Acknowledged { $at }
+field-notices-state-unread = Unread
+field-notices-state-read = Read, not acknowledged
+field-notices-state-waiting = Acknowledgement waiting to send
+field-notices-state-acknowledged = Acknowledged

@@ -101,3 +101,22 @@ field-nav-rollcall = 点名
 field-rollcall-none = 现在没有启动的应急事件。
 field-rollcall-unknown = 没有信号，不知道有没有应急事件；点名页面保留上次的内容。
 field-rollcall-open = 打开点名
+
+# Household head's home and notices (issue 5)
+field-nav-home = 首页
+field-nav-notices = 通知
+field-home-title = 联户长
+field-home-report = 上报
+field-home-notices = 通知签收
+field-home-daily = 日报
+field-home-rollcall = 点名
+field-notices-unread = { $n } 条未签收
+field-notices-title = 通知
+field-notices-none = 暂无通知。
+field-notices-ack = 签收
+field-notices-ack-waiting = 已签收，等待发送
+field-notices-acked = 已于 { $at } 签收
+field-notices-state-unread = 未读
+field-notices-state-read = 已读未签收
+field-notices-state-waiting = 签收待发送
+field-notices-state-acknowledged = 已签收

@@ -148,7 +148,16 @@ pub async fn add_to_case(
     case_id: i64,
     event_seq: Option<i64>,
     uploads: Vec<Upload>,
-) -> AppResult<Vec<AttachmentView>> {
+    idempotency_key: Option<&str>,
+) -> AppResult<(Vec<AttachmentView>, bool)> {
+    // With a key (the field app's outbox sends one), the files are stored with the key in one
+    // transaction; the same key again stores nothing and answers the files of the first time.
+    let key = crate::actions::case::scoped_key(caller, idempotency_key)?;
+    if let Some(k) = &key
+        && let Some(answer) = replay(state, caller, k, case_id).await?
+    {
+        return Ok((answer, true));
+    }
     let rec = load_case(state, caller, case_id).await?;
     let case = engine_case(&rec)?;
     let reporter = rec.reporter_account == Some(caller.principal.account_id);
@@ -187,13 +196,69 @@ pub async fn add_to_case(
         Some(caller.principal.account_id),
         state.clock.now(),
     );
-    let stored = state
-        .db
-        .insert_attachments(rows)
-        .await
-        .map_err(store_error)?;
+    let stored = match key {
+        None => state
+            .db
+            .insert_attachments(rows)
+            .await
+            .map_err(store_error)?,
+        Some(k) => {
+            let new_key = store::request_keys::NewRequestKey {
+                key: k.clone(),
+                kind: "case_attachments",
+                target: rec.id,
+                answer: String::new(),
+                created_at: state.clock.now(),
+            };
+            let ids = |files: &[AttachmentRecord]| {
+                serde_json::to_string(&files.iter().map(|f| f.id).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            };
+            match state
+                .db
+                .insert_attachments_keyed(rows, new_key, ids)
+                .await
+                .map_err(store_error)?
+            {
+                store::request_keys::KeyedUpload::Stored(stored) => stored,
+                // Another request with this key got there first: answer as it was answered.
+                store::request_keys::KeyedUpload::KeyTaken => {
+                    return match replay(state, caller, &k, case_id).await? {
+                        Some(answer) => Ok((answer, true)),
+                        None => Err(AppError::Conflict(
+                            "another upload with this key is under way; try again".into(),
+                        )),
+                    };
+                }
+            }
+        }
+    };
     tracing::info!(case.id = rec.id, files = stored.len(), "attachments added");
-    Ok(stored.iter().map(AttachmentView::of).collect())
+    Ok((stored.iter().map(AttachmentView::of).collect(), false))
+}
+
+/// The files stored the first time a key was sent, if it was.
+async fn replay(
+    state: &AppState,
+    caller: &Caller,
+    key: &str,
+    case_id: i64,
+) -> AppResult<Option<Vec<AttachmentView>>> {
+    let Some(answer) =
+        crate::actions::case::stored_answer(state, key, "case_attachments", case_id).await?
+    else {
+        return Ok(None);
+    };
+    load_case(state, caller, case_id).await?;
+    let ids: Vec<i64> = serde_json::from_str(&answer)
+        .map_err(|e| AppError::Internal(format!("stored answer of a key: {e}")))?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(meta) = state.db.attachment(id).await? {
+            out.push(AttachmentView::of(&meta));
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The files of a case the caller may see.

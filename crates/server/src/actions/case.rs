@@ -566,8 +566,74 @@ pub fn case_error(e: CaseError) -> AppError {
 /// `POST /api/v1/cases/{id}/actions`: load, decide, apply, and save in one transaction;
 /// on a concurrent change, decide again on the fresh state.
 pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> AppResult<CaseRecord> {
+    Ok(act_once(state, caller, id, body).await?.0)
+}
+
+/// A client's idempotency key, checked (1 to 100 characters of `A-Z a-z 0-9 - _ . :`) and put
+/// in the caller's own key space (`"<account>:<key>"`); `None` when none was sent.
+pub fn scoped_key(caller: &Caller, raw: Option<&str>) -> AppResult<Option<String>> {
+    let Some(k) = raw else { return Ok(None) };
+    let ok = !k.is_empty()
+        && k.len() <= MAX_KEY
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if !ok {
+        return Err(AppError::unprocessable(
+            "idempotency_key",
+            "1 to 100 characters of A-Z a-z 0-9 - _ . :",
+        ));
+    }
+    Ok(Some(format!("{}:{k}", caller.principal.account_id)))
+}
+
+/// The answer stored under a key of this caller for `kind` on case `id`, if the key was used;
+/// a key used for something else is refused.
+pub async fn stored_answer(
+    state: &AppState,
+    key: &str,
+    kind: &str,
+    id: i64,
+) -> AppResult<Option<String>> {
+    match state.db.request_key(key).await? {
+        None => Ok(None),
+        Some(k) if k.kind == kind && k.target == id => Ok(Some(k.answer)),
+        Some(_) => Err(AppError::unprocessable(
+            "idempotency_key",
+            "this key was already used for another request",
+        )),
+    }
+}
+
+/// [`act`] with the body's optional `idempotency_key`: the key is stored with the case as the
+/// action left it, in the action's transaction, so the same key again (from any server process
+/// on the database) acts no more and answers that case again. The flag says it was a replay.
+pub async fn act_once(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+    body: &Json,
+) -> AppResult<(CaseRecord, bool)> {
+    let key = match body.get("idempotency_key") {
+        None | Some(Json::Null) => None,
+        Some(Json::String(k)) => scoped_key(caller, Some(k))?,
+        Some(_) => {
+            return Err(AppError::unprocessable(
+                "idempotency_key",
+                "idempotency_key is text",
+            ));
+        }
+    };
     let actor = Actor::from(&caller.principal);
     for _attempt in 0..5 {
+        if let Some(k) = &key
+            && let Some(answer) = stored_answer(state, k, "case_action", id).await?
+        {
+            // Still the caller's to see (a scope may have changed since).
+            load_case(state, caller, id).await?;
+            let rec: CaseRecord = serde_json::from_str(&answer)
+                .map_err(|e| AppError::Internal(format!("stored answer of a key: {e}")))?;
+            return Ok((rec, true));
+        }
         let rec = load_case(state, caller, id).await?;
         let before = engine_case(&rec)?;
         let command = parse_command(state, &before, body).await?;
@@ -586,8 +652,26 @@ pub async fn act(state: &AppState, caller: &Caller, id: i64, body: &Json) -> App
         let write = transition_write(&rec, &before, &events, &rules)?;
         drop(rules);
         let record = write.record.clone();
-        if state.db.apply_transition(write).await? {
-            return Ok(record);
+        let request_key = match &key {
+            Some(k) => Some(store::request_keys::NewRequestKey {
+                key: k.clone(),
+                kind: "case_action",
+                target: id,
+                answer: serde_json::to_string(&record)
+                    .map_err(|e| AppError::Internal(e.to_string()))?,
+                created_at: now,
+            }),
+            None => None,
+        };
+        match state
+            .db
+            .apply_transition_keyed(write, request_key.as_ref())
+            .await?
+        {
+            store::cases::Keyed::Applied => return Ok((record, false)),
+            // The key's first request won meanwhile: the next round answers with its result.
+            store::cases::Keyed::KeyTaken => continue,
+            store::cases::Keyed::Stale => {}
         }
         tracing::debug!(case.id = id, "concurrent change; deciding again");
     }

@@ -11,6 +11,8 @@ pub mod center;
 pub mod daily;
 pub mod emergency;
 pub mod fieldwork;
+// Notices (通知) and their acknowledgement (issue 5).
+pub mod notices;
 pub mod org;
 pub mod people;
 pub mod resident;

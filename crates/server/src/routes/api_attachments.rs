@@ -130,9 +130,9 @@ pub struct AttachmentList {
     security(("bearer" = [])),
     params(("id" = String, Path, description = "case id or code"), UploadParams),
     request_body(content_type = "multipart/form-data", content = Object,
-        description = "fields photo, audio or file (repeatable), and optionally event"),
+        description = "fields photo, audio or file (repeatable), and optionally event and idempotency_key (or the Idempotency-Key header: the same key twice stores the files once and answers them both times)"),
     responses(
-        (status = 201, body = AttachmentList),
+        (status = 201, body = AttachmentList, description = "stored (for a repeated idempotency key: the files of the first time, with `Idempotent-Replayed: true`)"),
         (status = 403, body = ErrorBody, description = "not the reporter nor anyone who may act on the case"),
         (status = 413, body = ErrorBody, description = "a file or the body is too large; `field` names the file"),
         (status = 422, body = ErrorBody, description = "not an image or audio, damaged, wrong kind, or too many; `field` names it"),
@@ -142,6 +142,7 @@ pub async fn add_case_attachments(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<String>,
     ApiQuery(p): ApiQuery<UploadParams>,
+    headers: HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let id = case_id(&state, &id).await?;
@@ -154,8 +155,26 @@ pub async fn add_case_attachments(
                 .map_err(|_| AppError::unprocessable("event", "an event number"))?,
         ),
     };
-    let items = files::add_to_case(&state, &caller, id, event, form.files).await?;
-    Ok((StatusCode::CREATED, Json(AttachmentList { items })).into_response())
+    // The key comes as a form field (the field app's outbox) or an `Idempotency-Key` header.
+    let key = form
+        .text
+        .get("idempotency_key")
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+        .or_else(|| {
+            headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.trim().to_owned())
+        });
+    let (items, replayed) =
+        files::add_to_case(&state, &caller, id, event, form.files, key.as_deref()).await?;
+    let mut resp = (StatusCode::CREATED, Json(AttachmentList { items })).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 /// The photos and audio notes of a case (metadata and URLs).

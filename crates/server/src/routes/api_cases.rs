@@ -191,13 +191,16 @@ pub async fn list_cases(
     Ok(Json(CasePage { items, next_cursor }))
 }
 
-/// Act on a case: `{"action": NAME, …parameters}` (CONTRACT.md lists them).
+/// Act on a case: `{"action": NAME, …parameters, "idempotency_key"?}` (CONTRACT.md lists
+/// them). The same `idempotency_key` twice applies the action once and answers the case as that
+/// action left it both times (the second with `Idempotent-Replayed: true`); a key is the
+/// caller's own and names one request (used for another case or kind: 422).
 #[utoipa::path(post, path = "/api/v1/cases/{id}/actions", tag = "cases",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "case id or code")),
-    request_body(content = Object, description = "{\"action\": NAME, …}"),
+    request_body(content = Object, description = "{\"action\": NAME, …, \"idempotency_key\"?: TEXT}"),
     responses(
-        (status = 200, body = CaseView),
+        (status = 200, body = CaseView, description = "the case after the action (for a repeated idempotency key: as the first request left it, with `Idempotent-Replayed: true`)"),
         (status = 403, body = ErrorBody, description = "not this account's to do"),
         (status = 409, body = ErrorBody, description = "the case's state does not allow it; the message names the allowed actions"),
         (status = 422, body = ErrorBody),
@@ -207,7 +210,7 @@ pub async fn act_on_case(
     ApiCaller(caller): ApiCaller,
     Path(id): Path<String>,
     ApiJson(body): ApiJson<serde_json::Value>,
-) -> AppResult<Json<CaseView>> {
+) -> AppResult<Response> {
     if !body.is_object() {
         return Err(AppError::unprocessable(
             "body",
@@ -215,8 +218,13 @@ pub async fn act_on_case(
         ));
     }
     let id = case_id(&state, &id).await?;
-    let rec = cases::act(&state, &caller, id, &body).await?;
-    Ok(Json(cases::view(&state, Some(&caller), &rec, true).await?))
+    let (rec, replayed) = cases::act_once(&state, &caller, id, &body).await?;
+    let mut resp = Json(cases::view(&state, Some(&caller), &rec, true).await?).into_response();
+    if replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
 /// The editable rules: categories, calendar, time limits, supervision thresholds (admin only).

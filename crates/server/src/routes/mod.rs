@@ -8,6 +8,8 @@ pub mod api_center;
 pub mod api_emergency;
 pub mod api_events;
 pub mod api_fieldwork;
+// Notices (通知) and their acknowledgement (issue 5).
+pub mod api_notices;
 pub mod api_org;
 pub mod api_stats;
 // Audit log of personal data (issue 9).
@@ -17,6 +19,8 @@ pub mod center_pages;
 pub mod emergency_pages;
 pub mod extract;
 pub mod field;
+// The centre's notice pages (issue 5).
+pub mod notice_pages;
 pub mod open311;
 pub mod openapi;
 pub mod pages;
@@ -79,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .merge(open311::api_router())
         .merge(api_org::router())
         .merge(api_fieldwork::router())
+        .merge(api_notices::router())
         .merge(api_stats::router())
         .merge(api_emergency::router())
         .merge(api_events::router())
@@ -91,6 +96,7 @@ pub fn router(state: AppState) -> Router {
 
     let pages = pages::router()
         .merge(center_pages::router())
+        .merge(notice_pages::router())
         .layer(CsrfLayer::new());
 
     Router::new()

@@ -7,7 +7,7 @@ use crate::routes::{
     api, api_attachments, api_audit, api_cases, api_center, api_emergency, api_events, api_org,
     open311, resident,
 };
-use crate::routes::{api_fieldwork, api_stats};
+use crate::routes::{api_fieldwork, api_notices, api_stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -80,6 +80,11 @@ use crate::routes::{api_fieldwork, api_stats};
         api_fieldwork::create_daily_report,
         api_fieldwork::list_daily_reports,
         api_stats::get_stats,
+        // notices (issue 5)
+        api_notices::send_notice,
+        api_notices::list_notices,
+        api_notices::get_notice,
+        api_notices::acknowledge_notice,
         // emergency (issue 8): plans, incidents, instructions, roll call
         api_emergency::list_plans,
         api_emergency::put_plan,
@@ -117,6 +122,7 @@ use crate::routes::{api_fieldwork, api_stats};
         (name = "public", description = "Public reporting (我要报事): no account, rate limited"),
         (name = "open311", description = "Open311 GeoReport v2 (served under /open311/v2) and its API keys"),
         (name = "field", description = "Field work: work logs (台账) and daily reports (日报)"),
+        (name = "notices", description = "Notices (通知) from a level's centre to grid workers and household heads, and their acknowledgement"),
         (name = "stats", description = "Statistics of a node and its children over a period"),
         (name = "emergency", description = "Emergency response (应急预案, 一声令): plans, activation, instructions and their acknowledgement, the household roll call, the incident board, the after-action report"),
         (name = "center", description = "The command centre: assessment, daily collection and analysis"),

@@ -253,6 +253,7 @@ const LABEL_KEYS: &[&str] = &[
     "yes",
     "error-back",
     "skip-to-content",
+    "notice-nav",
 ];
 
 impl Labels {

@@ -16,13 +16,17 @@ const $ = (sel, el = document) => el.querySelector(sel);
 // The screens, in the order of the tab bar. To add one (e.g. the roll call of issue 8), add an
 // entry here: `render(el, ctx)` draws it, or `module` names a script under /static/field/ that
 // exports `render(el, ctx)` (ctx: {me, api, enqueue, t, h, toast, go}).
+// `tab` (optional) lists the roles that get a tab for it; the others reach it from their home.
+// Household heads get a simpler home of big buttons (report, notices, daily report, roll call).
 export const SCREENS = [
+  { id: "home", label: "field-nav-home", roles: ["household_head"], render: renderHome },
   { id: "tasks", label: "field-nav-tasks", roles: ["grid_worker"], render: renderTasks },
-  { id: "report", label: "field-nav-report", roles: ["grid_worker", "household_head"], render: renderReport },
+  { id: "report", label: "field-nav-report", roles: ["grid_worker", "household_head"], tab: ["grid_worker"], render: renderReport },
+  { id: "notices", label: "field-nav-notices", roles: ["grid_worker", "household_head"], render: renderNotices },
   { id: "logs", label: "field-nav-logs", roles: ["grid_worker"], render: renderLogs },
-  { id: "daily", label: "field-nav-daily", roles: ["grid_worker", "household_head"], render: renderDaily },
+  { id: "daily", label: "field-nav-daily", roles: ["grid_worker", "household_head"], tab: ["grid_worker"], render: renderDaily },
   { id: "area", label: "field-nav-area", roles: ["grid_worker", "household_head"], render: renderArea },
-  { id: "rollcall", label: "field-nav-rollcall", roles: ["grid_worker", "household_head"], render: renderRollcall },
+  { id: "rollcall", label: "field-nav-rollcall", roles: ["grid_worker", "household_head"], tab: ["grid_worker"], render: renderRollcall },
   { id: "outbox", label: "field-nav-outbox", roles: ["grid_worker", "household_head"], render: renderOutbox },
 ];
 
@@ -115,7 +119,7 @@ function screensFor(role) {
 
 function drawTabs() {
   const nav = $("#tabs");
-  nav.replaceChildren(...screensFor(me.role).map((s) =>
+  nav.replaceChildren(...screensFor(me.role).filter((s) => !s.tab || s.tab.includes(me.role)).map((s) =>
     h("a", { href: "#" + s.id, "data-screen": s.id }, t(s.label))));
 }
 
@@ -369,6 +373,61 @@ async function renderDaily(el) {
     sent.map((r) => h("li", {}, r.date, " · ", r.nothing_to_report ? t("field-zero-report") : r.text))));
 }
 
+// --- household head's home ----------------------------------------------------------------
+const HOME = [["report", "field-home-report"], ["notices", "field-home-notices"], ["daily", "field-home-daily"], ["rollcall", "field-home-rollcall"]];
+
+async function renderHome(el) {
+  el.append(h("h2", {}, t("field-home-title")));
+  const grid = h("div", { class: "home" }, HOME.map(([id, label]) =>
+    h("a", { class: "home-button", href: "#" + id, "data-go": id }, h("span", {}, t(label)), h("small", { "data-count": id }))));
+  el.append(grid);
+  const unread = (await noticeList().catch(() => [])).filter((n) => !n.acknowledged_at && !n.ack_waiting).length;
+  if (unread) grid.querySelector('[data-count="notices"]').textContent = t("field-notices-unread", { n: unread });
+}
+
+// --- notices (通知) -------------------------------------------------------------------------
+// The list comes from the network or the last copy; an acknowledgement goes through the outbox
+// (with its idempotency key) and shows as waiting until it is sent.
+async function noticeList() {
+  const list = await cached("/api/v1/notices");
+  const waiting = new Set((await pending()).filter((i) => i.state !== "refused" && /\/api\/v1\/notices\/\d+\/ack$/.test(i.url))
+    .map((i) => i.url.split("/")[4]));
+  return (list.received || []).map((n) => ({ ...n, ack_waiting: !n.acknowledged_at && waiting.has(n.id) }))
+    .sort((a, b) => (a.acknowledged_at || a.ack_waiting ? 1 : 0) - (b.acknowledged_at || b.ack_waiting ? 1 : 0));
+}
+
+async function renderNotices(el) {
+  el.append(h("h2", {}, t("field-notices-title")));
+  const list = h("div", { class: "notices" });
+  el.append(list);
+  const bo = S.lang === "bo";
+  async function draw() {
+    const items = await noticeList();
+    if (!items.length) { list.replaceChildren(h("p", { class: "empty" }, t("field-notices-none"))); return; }
+    list.replaceChildren(...items.map((n) => {
+      const state = n.acknowledged_at ? "acknowledged" : n.ack_waiting ? "waiting" : n.read_at ? "read" : "unread";
+      const body = h("div", { class: "notice-body", hidden: true },
+        h("p", {}, n.text), n.text_bo ? h("p", { lang: "bo" }, n.text_bo) : null,
+        state === "unread" || state === "read"
+          ? h("button", { type: "button", class: "big primary ack", onclick: async () => {
+            await queue({ method: "POST", url: "/api/v1/notices/" + encodeURIComponent(n.id) + "/ack", body: {}, label: t("field-notices-ack") + "：" + n.title });
+            await draw();
+          } }, t("field-notices-ack"))
+          : h("p", { class: "ack-state" }, state === "waiting" ? t("field-notices-ack-waiting") : t("field-notices-acked", { at: new Date(n.acknowledged_at).toLocaleString() })));
+      return h("article", { class: "card notice " + state, "data-id": n.id, "data-state": state },
+        h("button", { type: "button", class: "notice-open", onclick: () => {
+          body.hidden = !body.hidden;
+          // Read receipt when there is a signal (best effort; the acknowledgement is what counts).
+          if (!body.hidden && !n.read_at) fetch("/api/v1/notices/" + encodeURIComponent(n.id), { headers: { Authorization: "Bearer " + me.token } }).catch(() => {});
+        } }, h("strong", {}, bo && n.title_bo ? n.title_bo : n.title), " ",
+          h("small", {}, t("field-notices-state-" + state), " · ", n.sender, " · ", new Date(n.sent_at).toLocaleDateString())),
+        body);
+    }));
+  }
+  await draw();
+  const off = onChange(() => { if (el.isConnected) draw().catch(() => {}); else off(); });
+}
+
 // --- roll call (emergency) ---------------------------------------------------------------
 // The roll call itself is the server page /field/rollcall (it works without JavaScript too, and
 // queues each tap through the same outbox); this screen says whether an incident is active and
@@ -455,7 +514,7 @@ async function start() {
   drawTabs();
   addEventListener("hashchange", () => go(location.hash.slice(1)));
   // Warm the caches every screen needs offline.
-  await Promise.allSettled([cached("/api/v1/categories"), cached("/api/v1/territories/" + me.scope)]);
+  await Promise.allSettled([cached("/api/v1/categories"), cached("/api/v1/territories/" + me.scope), cached("/api/v1/notices")]);
   await go(location.hash.slice(1));
   document.body.dataset.ready = "1";
   flush().catch(() => {});

@@ -11,7 +11,8 @@
 // 429 or 5xx stops the flush, the item stays "waiting" and is tried again later. Items go out
 // strictly in order: a waiting item is never overtaken by a later one of the same account.
 // Optional `files` (Blobs) are uploaded after the main request succeeds, as multipart "photos"
-// to `files_url` or, by default, to /api/v1/cases/{id}/attachments of the case answered.
+// to `files_url` or, by default, to /api/v1/cases/{id}/attachments of the case answered, with
+// an idempotency key of their own. Every item carries a key: JSON bodies in `idempotency_key`.
 import { tx, get } from "./idb.js";
 
 const listeners = new Set();
@@ -44,7 +45,9 @@ export async function enqueue({ method, url, body, label, files, files_url }) {
   if (item.body && typeof item.body === "object" && !Array.isArray(item.body) && !item.body.idempotency_key) {
     item.body = { ...item.body, idempotency_key: newKey() };
   }
-  if (files && files.length) item.files = Array.from(files);
+  // The photos go as their own request after the main one: a key of their own, fixed now, so
+  // a retried upload stores them once.
+  if (files && files.length) { item.files = Array.from(files); item.files_key = newKey(); }
   if (files_url) item.files_url = files_url;
   const id = await tx("outbox", "readwrite", (s) => s.add(item));
   changed();
@@ -80,6 +83,7 @@ async function send(item, token) {
   let body;
   if (item.multipart) {
     body = new FormData();
+    if (item.files_key) body.append("idempotency_key", item.files_key);
     for (const f of item.files || []) body.append("photos", f, f.name || "photo.jpg");
   } else if (item.body !== null && item.body !== undefined) {
     headers["Content-Type"] = "application/json";

@@ -110,6 +110,11 @@ post   /api/v1/worklogs                         /api/v1/worklogs                
 get    /api/v1/daily-reports                    /api/v1/daily-reports                         none      yyyyyy
 post   /api/v1/daily-reports                    /api/v1/daily-reports                         none      vvvvvv
 get    /api/v1/stats                            /api/v1/stats?territory={c}&from=2025-01-01&to=2025-01-31 node yyyyyy
+# notices (issue 5; a notice that does not exist: credentials and role only; scope in notices.rs)
+get    /api/v1/notices                          /api/v1/notices                               none      yyyyyy
+post   /api/v1/notices                          /api/v1/notices                               none      vvvnnn
+get    /api/v1/notices/{id}                     /api/v1/notices/999999999                     none      444444
+post   /api/v1/notices/{id}/ack                 /api/v1/notices/999999999/ack                 none      444444
 # the command centre
 get    /api/v1/events                           /api/v1/events?territory={c}&max_seconds=1    node      yyyyyy
 get    /api/v1/daily                            /api/v1/daily?territory={c}&date=2025-01-06   node      yyyyyy

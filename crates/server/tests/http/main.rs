@@ -85,6 +85,8 @@ mod events;
 mod events_cluster;
 mod fieldwork;
 mod fuzz;
+// Notices and idempotent case actions and uploads (issue 5).
+mod notices;
 mod open311;
 mod org;
 mod resident;
@@ -105,6 +107,7 @@ const MODULES: &[&str] = &[
     include_str!("audit.rs"),
     include_str!("authz.rs"),
     include_str!("fuzz.rs"),
+    include_str!("notices.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
