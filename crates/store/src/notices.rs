@@ -96,6 +96,9 @@ macro_rules! notice_from_row {
     }};
 }
 
+/// When a recipient read or acknowledged a notice, if he has.
+type Seen = Option<DateTime<Utc>>;
+
 /// What sending did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NoticeInsert {
@@ -245,7 +248,7 @@ impl Db {
 
     /// One account's copy of a notice (`None`: not addressed to it).
     pub async fn received_notice(&self, id: i64, account: i64) -> Result<Option<ReceivedNotice>> {
-        let row: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = on_read!(self, pool => {
+        let row: Option<(Seen, Seen)> = on_read!(self, pool => {
             sqlx::query("SELECT read_at, acknowledged_at FROM notice_recipients WHERE notice = $1 AND account = $2")
                 .bind(id)
                 .bind(account)
