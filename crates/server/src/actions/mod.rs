@@ -11,6 +11,7 @@ pub mod center;
 pub mod daily;
 pub mod emergency;
 pub mod fieldwork;
+pub mod figures;
 pub mod org;
 pub mod people;
 pub mod resident;
