@@ -130,8 +130,9 @@ test('the leader reads the daily report and the month\'s assessment', async () =
       headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
       body: JSON.stringify(body),
     });
-    assert.equal(r.status, 201, `${path}: ${await r.text()}`);
-    return r.json();
+    const text = await r.text();
+    assert.equal(r.status, 201, `${path}: ${text}`);
+    return JSON.parse(text);
   };
   for (const [category, description] of [
     ['attention.security.theft', '牧场围栏被盗'],
