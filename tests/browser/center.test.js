@@ -117,3 +117,65 @@ test('the leader sees a new case appear live in the war room', async () => {
   assert.deepEqual(errors, [], 'no script errors (CSP allows the page\'s own script)');
   await ctx.close();
 });
+
+// The daily report of a demo day and the assessment of a demo month, reviewed by eye: the
+// screenshots are kept in tests/browser/screenshots/. Until the demo carries a case history,
+// the day's cases and reports are made here through the API.
+test('the leader reads the daily report and the month\'s assessment', async () => {
+  const centre = await token(`center-${TOWNSHIP}`);
+  const worker = await token(`worker-${GRID}`);
+  const post = async (path, tok, body) => {
+    const r = await fetch(`${base}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${tok}` },
+      body: JSON.stringify(body),
+    });
+    const text = await r.text();
+    assert.equal(r.status, 201, `${path}: ${text}`);
+    return JSON.parse(text);
+  };
+  for (const [category, description] of [
+    ['attention.security.theft', '牧场围栏被盗'],
+    ['attention.security.theft', '摩托车被盗'],
+    ['attention.dispute.pasture', '草场边界纠纷'],
+  ]) {
+    await post('/api/v1/cases', centre, { category, description, territory: GRID });
+  }
+  const day = new Date(Date.now() + 8 * 3600e3).toISOString().slice(0, 10); // Asia/Shanghai
+  await post('/api/v1/daily-reports', worker, { date: day, nothing_to_report: true });
+
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
+  const p = await ctx.newPage();
+  const errors = [];
+  p.on('pageerror', (e) => errors.push(String(e)));
+  await p.goto(`${base}/login?next=/center/daily?territory=${VILLAGE}`);
+  await p.fill('input[name=username]', `leader-${TOWNSHIP}`);
+  await p.fill('input[name=password]', 'gesang-demo');
+  await p.click('main form button[type=submit]');
+  await p.waitForSelector('#collection-counts');
+  const counts = p.locator('#collection-counts');
+  assert.ok(Number(await counts.getAttribute('data-reported')) >= 1, 'the worker\'s zero report');
+  assert.ok(Number(await counts.getAttribute('data-missing')) >= 1, 'someone has not reported');
+  assert.equal(await p.locator(`tr.report-zero[data-account="worker-${GRID}"]`).count(), 1);
+  assert.ok(await p.locator('#daily-categories svg.chart a').count() >= 1, 'the category chart');
+  await p.screenshot({ path: join(shots, 'center-daily.png'), fullPage: true });
+
+  // The figure opens its cases: the day's count equals the rows of its list.
+  const heading = await p.textContent('#daily-cases');
+  const n = Number(heading.match(/(\d+)/)[1]);
+  await p.click('#daily-cases');
+  await p.waitForURL(/\/cases\?/);
+  assert.equal(await p.locator('li.case-row').count(), n);
+
+  await p.goto(`${base}/center/daily?territory=${VILLAGE}&lang=bo`);
+  await p.waitForSelector('#collection-counts');
+  assert.match(await p.textContent('h1'), /ཉིན་རེའི་བསྡུ་ལེན/);
+  await p.screenshot({ path: join(shots, 'center-daily-bo.png'), fullPage: true });
+
+  await p.goto(`${base}/center/assessment?territory=${TOWNSHIP}&lang=zh`);
+  await p.waitForSelector('#assess-units');
+  assert.ok(await p.locator('#assess-persons tbody tr').count() >= 1, 'grid workers are assessed');
+  await p.screenshot({ path: join(shots, 'center-assessment.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -371,9 +371,75 @@ impl Figures {
     }
 }
 
+/// The top-level category of a code: its first two segments (`attention.security` for
+/// `attention.security.theft`), or the code itself when it has fewer.
+pub fn top_category(code: &str) -> &str {
+    match code.match_indices('.').nth(1) {
+        Some((i, _)) => &code[..i],
+        None => code,
+    }
+}
+
+/// Cases by category for a chart: the counts summed by top-level category, and the `n` most
+/// frequent categories as given; both most cases first, ties by code, zeros dropped.
+pub fn category_breakdown(
+    counts: &[(String, u64)],
+    n: usize,
+) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+    let mut top: BTreeMap<String, u64> = BTreeMap::new();
+    for (c, k) in counts {
+        *top.entry(top_category(c).to_owned()).or_default() += k;
+    }
+    let order = |v: &mut Vec<(String, u64)>| {
+        v.retain(|(_, k)| *k > 0);
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    };
+    let mut top: Vec<(String, u64)> = top.into_iter().collect();
+    order(&mut top);
+    let mut leaves: Vec<(String, u64)> = counts.to_vec();
+    order(&mut leaves);
+    leaves.truncate(n);
+    (top, leaves)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn categories_sum_to_their_top_level_and_the_leaves_are_the_most_frequent() {
+        assert_eq!(
+            top_category("attention.security.theft"),
+            "attention.security"
+        );
+        assert_eq!(top_category("service"), "service");
+        let c = |s: &str, n: u64| (s.to_owned(), n);
+        let counts = vec![
+            c("attention.security.theft", 3),
+            c("attention.security.fraud", 2),
+            c("attention.dispute.land", 4),
+            c("service.help", 1),
+            c("service.other", 0),
+        ];
+        let (top, leaves) = category_breakdown(&counts, 2);
+        assert_eq!(
+            top,
+            vec![
+                c("attention.security", 5),
+                c("attention.dispute", 4),
+                c("service.help", 1)
+            ]
+        );
+        assert_eq!(
+            leaves,
+            vec![
+                c("attention.dispute.land", 4),
+                c("attention.security.theft", 3)
+            ]
+        );
+        let total: u64 = top.iter().map(|x| x.1).sum();
+        assert_eq!(total, 10);
+    }
     use chrono::TimeZone;
 
     fn code(s: &str) -> TerritoryCode {

@@ -7,6 +7,7 @@ pub mod actions;
 pub mod auth;
 pub mod bench;
 pub mod bench_rollcall;
+pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod datakey;

@@ -162,6 +162,14 @@ pub struct CaseFilter {
     /// Queue order: open cases with the earliest deadline first.
     pub by_deadline: bool,
     pub limit: i64,
+    /// Only cases created in `[from, to)`.
+    pub created_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Only cases closed in `[from, to)` (an event that moved them into `closed`).
+    pub closed_between: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Only cases whose result is 解决 (solved).
+    pub solved_only: bool,
+    /// Only cases of these exact categories (the disputes, the hazards).
+    pub categories: Option<Vec<String>>,
 }
 
 pub const CASE_COLUMNS: &[&str] = &[
@@ -674,6 +682,36 @@ impl Db {
             }
             if f.open_only {
                 qb.push(" AND c.status NOT IN ('closed','rejected','merged')");
+            }
+            if let Some((from, to)) = f.created_between {
+                qb.push(" AND c.created_at >= ").push_bind(from);
+                qb.push(" AND c.created_at < ").push_bind(to);
+            }
+            if let Some((from, to)) = f.closed_between {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM case_events e WHERE e.case_id = c.id \
+                     AND e.to_status = 'closed' AND (e.from_status IS NULL OR e.from_status <> 'closed') AND e.at >= ",
+                )
+                .push_bind(from);
+                qb.push(" AND e.at < ").push_bind(to).push(")");
+            }
+            if f.solved_only {
+                qb.push(match self.backend() {
+                    Backend::Sqlite => " AND json_extract(c.state, '$.result') = 'solved'",
+                    Backend::Postgres => " AND (CAST(c.state AS jsonb) ->> 'result') = 'solved'",
+                });
+            }
+            if let Some(cats) = &f.categories {
+                if cats.is_empty() {
+                    qb.push(" AND 1 = 0");
+                } else {
+                    qb.push(" AND c.category IN (");
+                    let mut sep = qb.separated(", ");
+                    for c in cats {
+                        sep.push_bind(c.clone());
+                    }
+                    qb.push(")");
+                }
             }
             if !f.terms.is_empty() {
                 let (head, query) = search_condition(self.backend(), &f.terms);

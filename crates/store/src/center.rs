@@ -221,3 +221,167 @@ impl Db {
         })
     }
 }
+
+/// A person expected to send daily reports (an enabled grid worker or household head), with
+/// the report of one day if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reporter {
+    pub account: i64,
+    pub username: String,
+    pub name: String,
+    /// `grid_worker` or `household_head`.
+    pub role: String,
+    /// The person's node: a grid or a joint-defence group.
+    pub scope: String,
+    pub unit: Option<String>,
+    /// The day's report: (nothing to report, last sent).
+    pub report: Option<(bool, DateTime<Utc>)>,
+}
+
+/// Reports of one person over a period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportCount {
+    pub account: i64,
+    pub received: i64,
+    pub zero: i64,
+}
+
+impl Db {
+    /// The grid workers and household heads under `prefix` (accounts by their scope), each with
+    /// its report of `day`: the daily collection by name (日收集). Disabled accounts are left out
+    /// unless they reported that day.
+    pub async fn daily_roster(
+        &self,
+        prefix: &str,
+        day: chrono::NaiveDate,
+    ) -> Result<Vec<Reporter>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT a.id, a.username, a.display_name, a.role, a.scope, a.unit, \
+                 r.nothing_to_report, r.updated_at FROM accounts a \
+                 LEFT JOIN daily_reports r ON r.account = a.id AND r.day = $1 \
+                 WHERE a.role IN ('grid_worker', 'household_head') AND a.scope >= $2 AND a.scope < $3 \
+                 AND (a.disabled = FALSE OR r.account IS NOT NULL) \
+                 ORDER BY a.scope, a.role DESC, a.username",
+            )
+            .bind(day)
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    let zero: Option<bool> = r.try_get("nothing_to_report")?;
+                    let at: Option<DateTime<Utc>> = r.try_get("updated_at")?;
+                    Ok(Reporter {
+                        account: r.try_get("id")?,
+                        username: r.try_get("username")?,
+                        name: r.try_get("display_name")?,
+                        role: r.try_get("role")?,
+                        scope: r.try_get("scope")?,
+                        unit: r.try_get("unit")?,
+                        report: zero.zip(at),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Daily reports of `from..=to` per person of `role` under `prefix`: received, and of them
+    /// zero reports (one row per person who sent any).
+    pub async fn report_counts_by_account(
+        &self,
+        prefix: &str,
+        role: &str,
+        from: chrono::NaiveDate,
+        to: chrono::NaiveDate,
+    ) -> Result<Vec<ReportCount>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT r.account, COUNT(*) AS n, \
+                 CAST(SUM(CASE WHEN r.nothing_to_report THEN 1 ELSE 0 END) AS BIGINT) AS z \
+                 FROM daily_reports r JOIN accounts a ON a.id = r.account \
+                 WHERE a.role = $1 AND a.scope >= $2 AND a.scope < $3 AND r.day >= $4 AND r.day <= $5 \
+                 GROUP BY r.account",
+            )
+            .bind(role)
+            .bind(&lo)
+            .bind(&hi)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok(ReportCount {
+                        account: r.try_get("account")?,
+                        received: r.try_get("n")?,
+                        zero: r.try_get::<Option<i64>, _>("z")?.unwrap_or(0),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The subtree counts of every node under `prefix` that has them, by code, in one query.
+    pub async fn counts_under(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, crate::territory::Counts>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT code, n_households, n_members, n_groups, n_grids FROM territory_counts \
+                 WHERE code >= $1 AND code < $2",
+            )
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        r.try_get::<String, _>("code")?,
+                        crate::territory::Counts {
+                            households: r.try_get("n_households")?,
+                            members: r.try_get("n_members")?,
+                            groups: r.try_get("n_groups")?,
+                            grids: r.try_get("n_grids")?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+    }
+}
+
+impl Db {
+    /// Cases created in `[from, to)` under `prefix`, counted per category (through the
+    /// creation-time index: the work is the period's cases, not the node's history).
+    pub async fn cases_by_category(
+        &self,
+        prefix: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<(String, i64)>> {
+        let (lo, hi) = code_range(prefix);
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT category, COUNT(*) AS n FROM cases \
+                 WHERE created_at >= $1 AND created_at < $2 AND territory >= $3 AND territory < $4 \
+                 GROUP BY category ORDER BY category",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(&lo)
+            .bind(&hi)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("category")?, r.try_get("n")?)))
+                .collect()
+        })
+    }
+}

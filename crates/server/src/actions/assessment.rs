@@ -1,11 +1,14 @@
 //! Assessment (考核评估) of the units of a node for a month: each unit's counters summed from
-//! `case_counters` over the month, its indicators, weighted score and rank (the pure rules in
-//! `domain::assessment`), and the same per level. Weights are a prefecture setting.
+//! `case_counters` over the month with its field figures (the disputes closed and resolved in
+//! its territory and the daily reports of its people, from the statistics rollups), its
+//! indicators, weighted score and rank (the pure rules in `domain::assessment`); the same per
+//! level; and per person, every grid worker with the counters of their grid and their own daily
+//! reports. Weights are a prefecture setting.
 
 use std::collections::BTreeMap;
 
 use chrono::{Datelike, NaiveDate};
-use domain::assessment::{self, Counts, Indicators, Score, Weights};
+use domain::assessment::{self, Counts, FieldCounts, Indicators, Score, Weights};
 use domain::case::Counter;
 use serde::Serialize;
 
@@ -67,6 +70,31 @@ pub struct UnitAssessment {
     pub indicators: Indicators,
     /// The counts behind the indicators, by counter name.
     pub counts: BTreeMap<String, i64>,
+    /// The field figures behind 化解率, 日报率 and 零报告率.
+    #[schema(value_type = Object)]
+    pub field: FieldCounts,
+}
+
+/// One grid worker's assessment: the counters of their grid, the disputes of their grid and
+/// their own daily reports.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonAssessment {
+    pub rank: Option<usize>,
+    /// The account name.
+    pub account: String,
+    pub name: String,
+    /// The person's grid and its unit.
+    pub territory: String,
+    pub unit: String,
+    pub unit_name: String,
+    pub score: Option<f64>,
+    pub base: Option<f64>,
+    pub penalty: f64,
+    #[schema(value_type = Object)]
+    pub indicators: Indicators,
+    pub counts: BTreeMap<String, i64>,
+    #[schema(value_type = Object)]
+    pub field: FieldCounts,
 }
 
 /// One level's assessment (all its units together).
@@ -78,6 +106,8 @@ pub struct LevelAssessment {
     #[schema(value_type = Object)]
     pub indicators: Indicators,
     pub counts: BTreeMap<String, i64>,
+    #[schema(value_type = Object)]
+    pub field: FieldCounts,
 }
 
 /// `GET /api/v1/assessment`.
@@ -92,6 +122,8 @@ pub struct AssessmentResponse {
     /// Ranked units first (best first), then the units with nothing to score.
     pub units: Vec<UnitAssessment>,
     pub levels: Vec<LevelAssessment>,
+    /// Grid workers ranked by score (best first), then those with nothing to score.
+    pub persons: Vec<PersonAssessment>,
 }
 
 /// The weights in force.
@@ -127,6 +159,49 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// The field figures of a node's subtree over the month: its disputes closed and resolved, and
+/// its daily reports (expected of one grid worker per grid and one head per group, per day).
+fn field_of(
+    sums: &store::stats::NodeSums,
+    counts: &std::collections::HashMap<String, store::territory::Counts>,
+    taxonomy: &domain::category::Taxonomy,
+    code: &str,
+    days: i64,
+) -> FieldCounts {
+    use domain::stats::metric;
+    let Some(s) = sums.0.get(code) else {
+        return FieldCounts::default();
+    };
+    let dispute = |c: &str| taxonomy.get(c).is_some_and(|x| x.is_dispute);
+    let c = counts.get(code).copied().unwrap_or_default();
+    FieldCounts {
+        disputes_closed: s.over(metric::CASE_CLOSED, dispute),
+        disputes_resolved: s.over(metric::CASE_SOLVED, dispute),
+        reports_expected: (c.grids + c.groups) * days,
+        reports_received: s.total(metric::DAILY_REPORT),
+        zero_reports: s.total(metric::ZERO_REPORT),
+    }
+}
+
+fn ranked<T>(
+    list: Vec<T>,
+    key: impl Fn(&T) -> (String, Option<Score>),
+    set: impl Fn(&mut T, usize),
+) -> Vec<T> {
+    let scores: Vec<(String, Option<Score>)> = list.iter().map(&key).collect();
+    let order = assessment::rank(&scores);
+    let mut slots: Vec<Option<T>> = list.into_iter().map(Some).collect();
+    let mut out = Vec::with_capacity(slots.len());
+    for (rank, i) in order {
+        if let Some(mut x) = slots[i].take() {
+            set(&mut x, rank);
+            out.push(x);
+        }
+    }
+    out.extend(slots.into_iter().flatten());
+    out
+}
+
 /// The assessment of the units of `node` for `month`.
 pub async fn assess(
     state: &AppState,
@@ -136,9 +211,10 @@ pub async fn assess(
 ) -> AppResult<AssessmentResponse> {
     let w = weights(state).await?;
     let units = crate::actions::people::unit_map(state).await?;
+    let prefix = node.code().subtree_prefix();
     let rows = state
         .db
-        .counter_sums_by_unit(node.code().subtree_prefix(), month.first, month.last)
+        .counter_sums_by_unit(prefix, month.first, month.last)
         .await?;
     let mut by_unit: BTreeMap<String, Counts> = BTreeMap::new();
     for r in rows {
@@ -152,33 +228,55 @@ pub async fn assess(
             by_unit.entry(u.code.clone()).or_default();
         }
     }
-    let mut by_level: BTreeMap<domain::Level, (usize, Counts)> = BTreeMap::new();
-    let mut list: Vec<(String, Option<Score>, Counts)> = Vec::new();
-    for (code, counts) in by_unit {
-        let Some(u) = units.get(&code) else { continue };
+    // The field figures of every centre's and grid's territory (departments serve their
+    // categories, not a territory's disputes or reports: they have none).
+    let days = assessment::reports_owed(
+        month.first,
+        month.last,
+        crate::actions::fieldwork::today(state),
+    );
+    let territorial = |code: &str| {
+        units
+            .get(code)
+            .filter(|u| u.kind.as_str() != "department")
+            .map(|u| u.territory.to_string())
+    };
+    let mut nodes: Vec<String> = by_unit.keys().filter_map(|c| territorial(c)).collect();
+    let roster = state.db.daily_roster(prefix, month.first).await?;
+    let workers: Vec<&store::center::Reporter> =
+        roster.iter().filter(|r| r.role == "grid_worker").collect();
+    nodes.extend(workers.iter().map(|r| r.scope.clone()));
+    nodes.sort();
+    nodes.dedup();
+    let sums = state.db.stats_sums(&nodes, month.first, month.last).await?;
+    let org = state.db.counts_under(prefix).await?;
+    let reports: BTreeMap<i64, store::center::ReportCount> = state
+        .db
+        .report_counts_by_account(prefix, "grid_worker", month.first, month.last)
+        .await?
+        .into_iter()
+        .map(|r| (r.account, r))
+        .collect();
+    let rules = state.rules.read().await;
+    let field = |code: &str| field_of(&sums, &org, &rules.taxonomy, code, days);
+
+    let mut by_level: BTreeMap<domain::Level, (usize, Counts, FieldCounts)> = BTreeMap::new();
+    let mut list: Vec<UnitAssessment> = Vec::new();
+    for (code, counts) in &by_unit {
+        let Some(u) = units.get(code) else { continue };
         if !node.code().covers(&u.territory) {
             continue;
         }
+        let f = territorial(code).map(|t| field(&t)).unwrap_or_default();
         let e = by_level.entry(u.territory.level()).or_default();
         e.0 += 1;
-        for (k, v) in &counts {
+        for (k, v) in counts {
             *e.1.entry(*k).or_insert(0) += v;
         }
-        list.push((code, assessment::score(&counts, &w), counts));
-    }
-    let ranked = assessment::rank(
-        &list
-            .iter()
-            .map(|(c, s, _)| (c.clone(), *s))
-            .collect::<Vec<_>>(),
-    );
-    let mut out = Vec::with_capacity(list.len());
-    let mut placed = vec![false; list.len()];
-    let view = |i: usize, rank: Option<usize>| {
-        let (code, s, counts) = &list[i];
-        let u = &units[code];
-        UnitAssessment {
-            rank,
+        e.2 += f;
+        let s = assessment::score(counts, &f, &w);
+        list.push(UnitAssessment {
+            rank: None,
             unit: code.clone(),
             name: u.name.clone(),
             kind: u.kind.as_str().to_owned(),
@@ -187,29 +285,75 @@ pub async fn assess(
             score: s.map(|s| round(s.score)),
             base: s.map(|s| round(s.base)),
             penalty: s.map(|s| s.penalty).unwrap_or(0.0),
-            indicators: assessment::indicators(counts),
+            indicators: assessment::indicators(counts, &f),
             counts: named(counts),
-        }
+            field: f,
+        });
+    }
+    let score_of = |score: Option<f64>, base: Option<f64>, penalty: f64| {
+        score.zip(base).map(|(score, base)| Score {
+            base,
+            penalty,
+            score,
+        })
     };
-    for (rank, i) in ranked {
-        placed[i] = true;
-        out.push(view(i, Some(rank)));
-    }
-    for (i, done) in placed.iter().enumerate() {
-        if !done {
-            out.push(view(i, None));
-        }
-    }
+    let out = ranked(
+        list,
+        |u| (u.unit.clone(), score_of(u.score, u.base, u.penalty)),
+        |u, r| u.rank = Some(r),
+    );
     let levels = by_level
         .into_iter()
-        .map(|(level, (n, counts))| LevelAssessment {
+        .map(|(level, (n, counts, f))| LevelAssessment {
             level: level.as_str().to_owned(),
             units: n,
-            score: assessment::score(&counts, &w).map(|s| round(s.score)),
-            indicators: assessment::indicators(&counts),
+            score: assessment::score(&counts, &f, &w).map(|s| round(s.score)),
+            indicators: assessment::indicators(&counts, &f),
             counts: named(&counts),
+            field: f,
         })
         .collect();
+
+    // Per person: every grid worker of the node.
+    let empty = Counts::new();
+    let mut persons = Vec::with_capacity(workers.len());
+    for r in workers {
+        let unit = r.unit.clone().unwrap_or_else(|| r.scope.clone());
+        let counts = by_unit.get(&unit).unwrap_or(&empty);
+        let mine = reports.get(&r.account);
+        let grid = field(&r.scope);
+        let f = FieldCounts {
+            disputes_closed: grid.disputes_closed,
+            disputes_resolved: grid.disputes_resolved,
+            reports_expected: days,
+            reports_received: mine.map(|m| m.received).unwrap_or(0),
+            zero_reports: mine.map(|m| m.zero).unwrap_or(0),
+        };
+        let s = assessment::score(counts, &f, &w);
+        persons.push(PersonAssessment {
+            rank: None,
+            account: r.username.clone(),
+            name: r.name.clone(),
+            territory: r.scope.clone(),
+            unit_name: units
+                .get(&unit)
+                .map(|u| u.name.clone())
+                .unwrap_or_else(|| unit.clone()),
+            unit,
+            score: s.map(|s| round(s.score)),
+            base: s.map(|s| round(s.base)),
+            penalty: s.map(|s| s.penalty).unwrap_or(0.0),
+            indicators: assessment::indicators(counts, &f),
+            counts: named(counts),
+            field: f,
+        });
+    }
+    drop(rules);
+    let persons = ranked(
+        persons,
+        |p| (p.account.clone(), score_of(p.score, p.base, p.penalty)),
+        |p, r| p.rank = Some(r),
+    );
     Ok(AssessmentResponse {
         territory: node.code().to_string(),
         month: month.label(),
@@ -218,6 +362,7 @@ pub async fn assess(
         weights: w,
         units: out,
         levels,
+        persons,
     })
 }
 
@@ -247,6 +392,14 @@ pub fn workbook(a: &AssessmentResponse) -> AppResult<Vec<u8>> {
         "返工率",
         "准确派遣率",
         "回访满意率",
+        "化解率",
+        "日报率",
+        "零报告率",
+        "受理纠纷数",
+        "成功化解数",
+        "应报日报数",
+        "收到日报数",
+        "零报告数",
     ];
     for (c, h) in headers.iter().enumerate() {
         ws.write_string_with_format(0, c as u16, *h, &bold)
@@ -276,24 +429,7 @@ pub fn workbook(a: &AssessmentResponse) -> AppResult<Vec<u8>> {
             ws.write_number(r, 6, b).map_err(err)?;
         }
         ws.write_number(r, 7, u.penalty).map_err(err)?;
-        let i = &u.indicators;
-        for (c, v) in [
-            i.timely_accept_rate,
-            i.timely_sign_rate,
-            i.on_time_close_rate,
-            i.close_rate,
-            i.rework_rate,
-            i.accurate_dispatch_rate,
-            i.satisfaction_rate,
-        ]
-        .iter()
-        .enumerate()
-        {
-            if let Some(v) = v {
-                ws.write_number_with_format(r, 8 + c as u16, *v, &pct)
-                    .map_err(err)?;
-            }
-        }
+        write_indicators(ws, r, 8, &u.indicators, &u.field, &pct).map_err(err)?;
         for (j, c) in counters.iter().enumerate() {
             let n = u.counts.get(c.as_str()).copied().unwrap_or(0);
             ws.write_number(r, first_count_col + j as u16, n as f64)
@@ -315,5 +451,95 @@ pub fn workbook(a: &AssessmentResponse) -> AppResult<Vec<u8>> {
         ws.insert_chart(1, first_count_col + counters.len() as u16 + 1, &chart)
             .map_err(err)?;
     }
+    // The per-person sheet: every grid worker, ranked.
+    let ws = book.add_worksheet();
+    ws.set_name("个人考核").map_err(err)?;
+    let heads = [
+        "名次",
+        "账号",
+        "姓名",
+        "网格",
+        "单位",
+        "得分",
+        "加权指标分",
+        "督办扣分",
+    ];
+    for (c, h) in heads.iter().chain(headers[8..].iter()).enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(err)?;
+    }
+    let first_count_col = (heads.len() + headers.len() - 8) as u16;
+    for (j, c) in counters.iter().enumerate() {
+        ws.write_string_with_format(0, first_count_col + j as u16, c.name_zh(), &bold)
+            .map_err(err)?;
+    }
+    ws.set_column_width(2, 12).map_err(err)?;
+    ws.set_column_width(4, 28).map_err(err)?;
+    for (i, p) in a.persons.iter().enumerate() {
+        let r = (i + 1) as u32;
+        if let Some(k) = p.rank {
+            ws.write_number(r, 0, k as f64).map_err(err)?;
+        }
+        ws.write_string(r, 1, &p.account).map_err(err)?;
+        ws.write_string(r, 2, &p.name).map_err(err)?;
+        ws.write_string(r, 3, &p.territory).map_err(err)?;
+        ws.write_string(r, 4, &p.unit_name).map_err(err)?;
+        if let Some(s) = p.score {
+            ws.write_number(r, 5, s).map_err(err)?;
+        }
+        if let Some(b) = p.base {
+            ws.write_number(r, 6, b).map_err(err)?;
+        }
+        ws.write_number(r, 7, p.penalty).map_err(err)?;
+        write_indicators(ws, r, 8, &p.indicators, &p.field, &pct).map_err(err)?;
+        for (j, c) in counters.iter().enumerate() {
+            let n = p.counts.get(c.as_str()).copied().unwrap_or(0);
+            ws.write_number(r, first_count_col + j as u16, n as f64)
+                .map_err(err)?;
+        }
+    }
+    ws.set_freeze_panes(1, 3).map_err(err)?;
     book.save_to_buffer().map_err(err)
+}
+
+/// The ten indicator columns and the five field counts, from column `at`.
+fn write_indicators(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    r: u32,
+    at: u16,
+    i: &Indicators,
+    f: &FieldCounts,
+    pct: &rust_xlsxwriter::Format,
+) -> Result<(), rust_xlsxwriter::XlsxError> {
+    let rates = [
+        i.timely_accept_rate,
+        i.timely_sign_rate,
+        i.on_time_close_rate,
+        i.close_rate,
+        i.rework_rate,
+        i.accurate_dispatch_rate,
+        i.satisfaction_rate,
+        i.dispute_resolution_rate,
+        i.daily_report_rate,
+        i.zero_report_rate,
+    ];
+    for (c, v) in rates.iter().enumerate() {
+        if let Some(v) = v {
+            ws.write_number_with_format(r, at + c as u16, *v, pct)?;
+        }
+    }
+    let at = at + rates.len() as u16;
+    for (c, n) in [
+        f.disputes_closed,
+        f.disputes_resolved,
+        f.reports_expected,
+        f.reports_received,
+        f.zero_reports,
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_number(r, at + c as u16, *n as f64)?;
+    }
+    Ok(())
 }

@@ -1057,6 +1057,8 @@ pub struct ListQuery {
     pub desk: Option<DeskFilter>,
     /// Only cases not yet ended.
     pub open_only: bool,
+    /// The cases behind a figure: a period, solved, disputes or hazards.
+    pub figure: crate::actions::figures::FigureFilter,
 }
 
 /// Whose desk a queue shows.
@@ -1075,6 +1077,8 @@ pub async fn list(state: &AppState, caller: &Caller, q: &ListQuery) -> AppResult
         crate::search_index::index_pending(state).await?;
     }
     let within = q.within.clone().unwrap_or_else(|| caller.home());
+    let period = q.figure.bounds();
+    let categories = q.figure.categories(&state.rules.read().await.taxonomy);
     let filter = CaseFilter {
         territory_prefix: within.code().subtree_prefix().to_owned(),
         status: q.status.map(|s| s.as_str().to_owned()),
@@ -1098,6 +1102,10 @@ pub async fn list(state: &AppState, caller: &Caller, q: &ListQuery) -> AppResult
         before_id: q.before_id,
         by_deadline: q.queue,
         limit: q.limit,
+        created_between: period.filter(|_| !q.figure.closed),
+        closed_between: period.filter(|_| q.figure.closed),
+        solved_only: q.figure.solved,
+        categories,
     };
     Ok(state.db.list_cases(&filter).await?)
 }

@@ -13,6 +13,7 @@ pub mod emergency;
 pub mod fieldwork;
 // Notices (通知) and their acknowledgement (issue 5).
 pub mod notices;
+pub mod figures;
 pub mod org;
 pub mod people;
 pub mod resident;

@@ -9,6 +9,7 @@ use domain::category::CategoryTree;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::case::{self as cases, CaseView, CreateCaseRequest, ListQuery};
+use crate::actions::figures::{FigureFilter, FigureParams};
 use crate::actions::territory::parse_code;
 use crate::auth::ApiCaller;
 use crate::error::{AppError, AppResult, ErrorBody};
@@ -111,6 +112,18 @@ pub struct CaseListParams {
     pub limit: Option<i64>,
     /// `deadline`: open cases earliest deadline first (a queue); default newest first.
     pub order: Option<String>,
+    /// Created on or after this day (`YYYY-MM-DD`, Asia/Shanghai); with `closed=true`, closed.
+    pub from: Option<String>,
+    /// Created on or before this day (inclusive); with `closed=true`, closed.
+    pub to: Option<String>,
+    /// `from`/`to` are the day the case was closed (the figures of cases closed in a period).
+    pub closed: Option<bool>,
+    /// `solved`: only cases closed with the result 解决.
+    pub result: Option<String>,
+    /// Only the dispute categories (化解矛盾纠纷).
+    pub dispute: Option<bool>,
+    /// Only the safety-hazard categories (排查整治隐患).
+    pub hazard: Option<bool>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -177,6 +190,14 @@ pub async fn list_cases(
             queue,
             desk: None,
             open_only: false,
+            figure: FigureFilter::parse(&FigureParams {
+                from: p.from.as_deref(),
+                to: p.to.as_deref(),
+                closed: p.closed.map(|b| if b { "true" } else { "" }),
+                result: p.result.as_deref(),
+                dispute: p.dispute.map(|b| if b { "true" } else { "" }),
+                hazard: p.hazard.map(|b| if b { "true" } else { "" }),
+            })?,
         };
     let rows = cases::list(&state, &caller, &q).await?;
     let next_cursor = if !queue && rows.len() as i64 == limit {

@@ -37,7 +37,7 @@ pub struct AssessmentQuery {
     pub month: Option<String>,
 }
 
-fn node_and_month(
+pub fn node_and_month(
     state: &AppState,
     caller: &Caller,
     q: &AssessmentQuery,

@@ -249,6 +249,17 @@ struct QueueParams {
     /// its open cases only; implies the full listing.
     territory: Option<String>,
     open: Option<String>,
+    /// The cases behind a figure (with `territory`): `category`, and a period (`from`, `to`,
+    /// `closed`), `result=solved`, `dispute`, `hazard` as in `GET /api/v1/cases`.
+    category: Option<String>,
+    /// The cases held by this unit (with `territory`: the assessment's rows link here).
+    unit: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    closed: Option<String>,
+    result: Option<String>,
+    dispute: Option<String>,
+    hazard: Option<String>,
 }
 
 /// One row of the queue.
@@ -327,6 +338,27 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
             })?),
         };
     let overdue = matches!(p.overdue.as_deref(), Some("1" | "on" | "true"));
+    let figure =
+        crate::actions::figures::FigureFilter::parse(&crate::actions::figures::FigureParams {
+            from: p.from.as_deref(),
+            to: p.to.as_deref(),
+            closed: p.closed.as_deref(),
+            result: p.result.as_deref(),
+            dispute: p.dispute.as_deref(),
+            hazard: p.hazard.as_deref(),
+        })?;
+    let category = p
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && within.is_some())
+        .map(str::to_owned);
+    let unit = p
+        .unit
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty() && within.is_some())
+        .map(str::to_owned);
     let before_id = if all {
         p.cursor
             .as_deref()
@@ -340,14 +372,19 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
     let query = ListQuery {
         within,
         status,
-        category: None,
+        category: category.clone(),
         overdue,
         q: (!q.is_empty()).then(|| q.clone()),
         before_id,
         limit: if all { PAGE } else { QUEUE_SHOW as i64 + 1 },
         queue: !all,
-        desk: if all { None } else { desk.filter() },
+        desk: match &unit {
+            Some(u) => Some(cases::DeskFilter::Unit(u.clone())),
+            None if all => None,
+            None => desk.filter(),
+        },
         open_only: (!all && status.is_none()) || only_open,
+        figure: figure.clone(),
     };
     let rows = cases::list(state, caller, &query).await?;
     let next_cursor = (all && rows.len() as i64 == PAGE)
@@ -404,6 +441,13 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
             if only_open {
                 parts.push("open=1".to_owned());
             }
+            if let Some(c) = &category {
+                parts.push(format!("category={}", urlencode(c)));
+            }
+            if let Some(u) = &unit {
+                parts.push(format!("unit={}", urlencode(u)));
+            }
+            parts.extend(figure.query_parts());
         }
         if let Some(c) = cursor {
             parts.push(format!("cursor={c}"));

@@ -13,8 +13,10 @@ use serde::Deserialize;
 use store::cases::CaseRecord;
 
 use crate::actions::center::{self, WarRoom};
+use crate::actions::figures;
 use crate::actions::people::HouseholdView;
 use crate::actions::territory::level_key;
+use crate::charts::{self, Bar};
 use crate::error::AppError;
 use crate::map::{self, MapShape};
 use crate::routes::pages::{Chrome, PageCtx};
@@ -24,6 +26,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/center", get(center_page))
         .route("/center/daily", get(daily_page))
+        .route("/center/assessment", get(assessment_page))
         .route("/static/center.js", get(script))
 }
 
@@ -38,13 +41,15 @@ struct CenterQuery {
 /// One figure across the periods, each a link to the list behind it where one exists.
 pub struct KpiRow {
     pub label: String,
-    pub values: Vec<String>,
-    pub href: Option<String>,
+    /// Per period: the figure and the list behind it.
+    pub values: Vec<(String, Option<String>)>,
 }
 
 /// One bar of the trend chart.
 pub struct TrendBar {
     pub day: String,
+    /// The cases created that day.
+    pub href: String,
     pub cases: i64,
     pub x: i64,
     pub h: i64,
@@ -93,6 +98,10 @@ struct CenterPage {
     periods: Vec<String>,
     kpis: Vec<KpiRow>,
     trend: Vec<TrendBar>,
+    /// Cases by category over `chart_period` (SVG): top-level categories and leaves.
+    chart_period: String,
+    chart_top: Option<String>,
+    chart_leaves: Option<String>,
     /// Category names by code, as JSON, for the live list.
     category_names: String,
 }
@@ -143,6 +152,11 @@ const KEYS: &[&str] = &[
     "center-from",
     "center-to",
     "center-show",
+    "center-categories",
+    "center-categories-top",
+    "center-categories-leaves",
+    "center-daily-link",
+    "center-assessment-link",
 ];
 
 async fn center_page(
@@ -173,7 +187,8 @@ async fn center_inner(
         None => caller.home(),
     };
     let room: WarRoom = center::war_room(state, caller, &code).await?;
-    let (periods, kpis, trend) = figures(state, ctx, caller, code.code(), &q).await?;
+    let (periods, kpis, trend, (cf, ct)) = figures(state, ctx, caller, code.code(), &q).await?;
+    let (chart_top, chart_leaves) = category_charts(state, ctx, code.code(), cf, ct).await?;
     let rules = state.rules.read().await;
     let category = |c: &str| {
         rules
@@ -300,9 +315,68 @@ async fn center_inner(
             periods,
             kpis,
             trend,
+            chart_period: format!("{cf} – {ct}"),
+            chart_top,
+            chart_leaves,
             category_names,
         },
     ))
+}
+
+/// The category charts of `node` for the days `from..=to`: cases created, by top-level
+/// category and the most frequent leaves, each bar a link to its cases.
+async fn category_charts(
+    state: &AppState,
+    ctx: &PageCtx,
+    node: &domain::TerritoryCode,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> Result<(Option<String>, Option<String>), AppError> {
+    let counts = state
+        .db
+        .cases_by_category(
+            node.subtree_prefix(),
+            figures::day_start(from),
+            figures::day_start(to) + chrono::Duration::days(1),
+        )
+        .await?;
+    let counts: Vec<(String, u64)> = counts
+        .into_iter()
+        .map(|(c, n)| (c, u64::try_from(n).unwrap_or(0)))
+        .collect();
+    let b = {
+        let rules = state.rules.read().await;
+        crate::actions::daily::breakdown(&counts, &rules.taxonomy)
+    };
+    Ok(breakdown_svgs(ctx, node.as_str(), &b, from, to))
+}
+
+/// The two bar charts of a breakdown, bars linking to the cases of their category.
+fn breakdown_svgs(
+    ctx: &PageCtx,
+    node: &str,
+    b: &crate::actions::daily::CategoryBreakdown,
+    from: chrono::NaiveDate,
+    to: chrono::NaiveDate,
+) -> (Option<String>, Option<String>) {
+    let period = figures::created_in(from, to);
+    let bars = |v: &[crate::actions::daily::CategoryCount]| -> Vec<Bar> {
+        v.iter()
+            .map(|c| Bar {
+                label: c.name.clone(),
+                value: c.cases,
+                href: figures::cases_href(node, &period, &[&format!("category={}", c.category)]),
+            })
+            .collect()
+    };
+    (
+        charts::bars(&bars(&b.top), &ctx.t("center-categories-top"), "categories"),
+        charts::bars(
+            &bars(&b.leaves),
+            &ctx.t("center-categories-leaves"),
+            "categories",
+        ),
+    )
 }
 
 async fn script() -> Response {
@@ -322,27 +396,156 @@ struct DailyPageQuery {
     date: Option<String>,
 }
 
+/// One child's line of the day's summary.
+pub struct ChildLine {
+    pub territory: String,
+    pub name: String,
+    pub cases: u64,
+    pub cases_href: String,
+}
+
+/// One person of the collection, ready to show.
+pub struct PersonLine {
+    pub name: String,
+    pub account: String,
+    pub role: String,
+    pub unit: String,
+    pub territory: String,
+    /// `missing`, `zero` or `reported`.
+    pub state: &'static str,
+    pub state_label: String,
+    pub at: String,
+}
+
+/// One child's collection.
+pub struct GroupLine {
+    pub territory: String,
+    pub name: String,
+    pub expected: u64,
+    pub reported: u64,
+    pub zero_reports: u64,
+    pub missing: u64,
+    pub people: Vec<PersonLine>,
+    pub more: String,
+}
+
 #[derive(Template)]
 #[template(path = "daily.html")]
 struct DailyPage {
     chrome: Chrome,
+    t: std::collections::HashMap<&'static str, String>,
     d: crate::actions::daily::DailyResponse,
+    heading: String,
+    summary_heading: String,
+    cases_href: String,
+    by_class: String,
+    attention: Vec<String>,
+    collection_line: String,
+    groups: Vec<GroupLine>,
+    children: Vec<ChildLine>,
     max_child: u64,
     prev_day: String,
+    next_day: String,
+    chart_top: Option<String>,
+    chart_leaves: Option<String>,
+    xlsx_href: String,
 }
+
+const DAILY_KEYS: &[&str] = &[
+    "daily-attention",
+    "daily-attention-none",
+    "daily-collection",
+    "daily-col-child",
+    "daily-col-expected",
+    "daily-col-reported",
+    "daily-col-zero",
+    "daily-col-missing",
+    "daily-col-name",
+    "daily-col-role",
+    "daily-col-unit",
+    "daily-col-state",
+    "daily-col-at",
+    "daily-collection-none",
+    "daily-by-child",
+    "daily-rising-categories",
+    "daily-rising-places",
+    "daily-rising-none",
+    "daily-col-category",
+    "daily-col-place",
+    "daily-col-today",
+    "daily-col-mean-7",
+    "daily-col-mean-30",
+    "daily-col-p",
+    "daily-clusters",
+    "daily-none",
+    "daily-sensitive",
+    "daily-large-disputes",
+    "daily-overdue",
+    "daily-red-carded",
+    "daily-prev",
+    "daily-next",
+    "daily-xlsx",
+    "daily-print",
+    "center-title",
+    "center-categories",
+    "center-categories-top",
+    "center-categories-leaves",
+    "center-assessment-link",
+];
 
 impl DailyPage {
     fn lists(&self) -> [(&'static str, &Vec<crate::actions::daily::DayCase>); 4] {
         [
-            ("敏感类报事", &self.d.sensitive),
-            ("较大矛盾纠纷", &self.d.large_disputes),
-            ("超期案件", &self.d.overdue),
-            ("红牌督办", &self.d.red_carded),
+            ("daily-sensitive", &self.d.sensitive),
+            ("daily-large-disputes", &self.d.large_disputes),
+            ("daily-overdue", &self.d.overdue),
+            ("daily-red-carded", &self.d.red_carded),
         ]
+    }
+
+    fn l<'a>(&'a self, key: &'a str) -> &'a str {
+        self.t.get(key).map(String::as_str).unwrap_or(key)
     }
 }
 
-/// The printable daily report (日汇总、日研判) of a node: the same as `GET /api/v1/daily`.
+fn t_args(ctx: &PageCtx, key: &str, args: &[(&str, String)]) -> String {
+    ctx.i18n.t_args(ctx.lang, key, args)
+}
+
+/// An attention item in the page's language.
+fn attention_line(ctx: &PageCtx, a: &crate::actions::daily::AttentionItem) -> String {
+    let n = a.count.to_string();
+    match a.kind.as_str() {
+        "rising" => t_args(
+            ctx,
+            "daily-a-rising",
+            &[
+                ("name", a.name.clone().unwrap_or_default()),
+                ("today", n),
+                ("mean7", format!("{:.1}", a.expected_7.unwrap_or(0.0))),
+                ("mean30", format!("{:.1}", a.expected_30.unwrap_or(0.0))),
+                ("p", format!("{:.2e}", a.p.unwrap_or(1.0))),
+            ],
+        ),
+        "cluster" => t_args(
+            ctx,
+            "daily-a-cluster",
+            &[("count", n), ("codes", a.codes.join(" "))],
+        ),
+        "red_carded" => t_args(ctx, "daily-a-red", &[("count", n)]),
+        "large_disputes" => t_args(
+            ctx,
+            "daily-a-disputes",
+            &[
+                ("count", n),
+                ("people", center::LARGE_DISPUTE_PEOPLE.to_string()),
+            ],
+        ),
+        _ => t_args(ctx, "daily-a-sensitive", &[("count", n)]),
+    }
+}
+
+/// The printable daily report (日收集、日汇总、日研判) of a node: the same as `GET /api/v1/daily`.
 async fn daily_page(
     State(state): State<AppState>,
     ctx: PageCtx,
@@ -361,7 +564,17 @@ async fn daily_page(
             q.territory.as_deref(),
             q.date.as_deref(),
         )?;
-        let d = crate::actions::daily::daily(&state, caller, &node, day).await?;
+        let mut d = crate::actions::daily::daily(&state, caller, &node, day).await?;
+        for list in [
+            &mut d.sensitive,
+            &mut d.large_disputes,
+            &mut d.overdue,
+            &mut d.red_carded,
+        ] {
+            for c in list.iter_mut() {
+                c.status = ctx.t(&format!("status-{}", c.status));
+            }
+        }
         let max_child = d
             .summary
             .by_child
@@ -370,11 +583,123 @@ async fn daily_page(
             .max()
             .unwrap_or(0)
             .max(1);
+        let the_day = figures::created_in(d.date, d.date);
+        let children = d
+            .summary
+            .by_child
+            .iter()
+            .map(|c| ChildLine {
+                territory: c.territory.clone(),
+                name: c.name.clone(),
+                cases: c.cases,
+                cases_href: figures::cases_href(&c.territory, &the_day, &[]),
+            })
+            .collect();
+        let by_class = d
+            .summary
+            .by_class
+            .iter()
+            .map(|(k, v)| {
+                t_args(
+                    &ctx,
+                    "daily-class-count",
+                    &[
+                        ("class", ctx.t(&format!("daily-class-{k}"))),
+                        ("count", v.to_string()),
+                    ],
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" · ");
+        let c = &d.collection;
+        let collection_line = t_args(
+            &ctx,
+            "daily-collection-line",
+            &[
+                ("expected", c.expected.to_string()),
+                ("reported", c.reported.to_string()),
+                ("zero", c.zero_reports.to_string()),
+                ("missing", c.missing.to_string()),
+            ],
+        );
+        let groups = c
+            .groups
+            .iter()
+            .map(|g| GroupLine {
+                territory: g.territory.clone(),
+                name: g.name.clone(),
+                expected: g.expected,
+                reported: g.reported,
+                zero_reports: g.zero_reports,
+                missing: g.missing,
+                people: g
+                    .people
+                    .iter()
+                    .map(|p| {
+                        let state = match p.nothing_to_report {
+                            None => "missing",
+                            Some(true) => "zero",
+                            Some(false) => "reported",
+                        };
+                        PersonLine {
+                            name: p.name.clone(),
+                            account: p.account.clone(),
+                            role: ctx.t(&format!("role-{}", p.role)),
+                            unit: p.unit.clone(),
+                            territory: p.territory.clone(),
+                            state,
+                            state_label: ctx.t(&format!("daily-state-{state}")),
+                            at: p
+                                .reported_at
+                                .map(|t| {
+                                    t.with_timezone(&domain::clock::china_offset())
+                                        .format("%H:%M")
+                                        .to_string()
+                                })
+                                .unwrap_or_default(),
+                        }
+                    })
+                    .collect(),
+                more: if g.more > 0 {
+                    t_args(&ctx, "daily-more", &[("count", g.more.to_string())])
+                } else {
+                    String::new()
+                },
+            })
+            .collect();
+        let (chart_top, chart_leaves) =
+            breakdown_svgs(&ctx, &d.territory, &d.by_category, d.date, d.date);
+        let t = DAILY_KEYS.iter().map(|k| (*k, ctx.t(k))).collect();
+        let args = [("name", d.name.clone()), ("date", d.date.to_string())];
         Ok(ctx.render(
             StatusCode::OK,
             DailyPage {
-                chrome: ctx.chrome(format!("{} {} 日汇总与研判", d.name, d.date)),
+                chrome: ctx.chrome(t_args(&ctx, "daily-title", &args)),
+                t,
+                heading: t_args(&ctx, "daily-title", &args),
+                summary_heading: t_args(
+                    &ctx,
+                    "daily-summary",
+                    &[("count", d.summary.cases.to_string())],
+                ),
+                cases_href: figures::cases_href(&d.territory, &the_day, &[]),
+                by_class,
+                attention: d
+                    .attention_items
+                    .iter()
+                    .map(|a| attention_line(&ctx, a))
+                    .collect(),
+                collection_line,
+                groups,
+                children,
                 prev_day: d.date.pred_opt().unwrap_or(d.date).to_string(),
+                next_day: d.date.succ_opt().unwrap_or(d.date).to_string(),
+                xlsx_href: format!(
+                    "/api/v1/daily.xlsx?territory={}&date={}",
+                    d.territory, d.date
+                ),
+                chart_top,
+                chart_leaves,
                 d,
                 max_child,
             },
@@ -397,7 +722,15 @@ async fn figures(
     caller: &crate::auth::Caller,
     node: &domain::TerritoryCode,
     q: &CenterQuery,
-) -> Result<(Vec<String>, Vec<KpiRow>, Vec<TrendBar>), AppError> {
+) -> Result<
+    (
+        Vec<String>,
+        Vec<KpiRow>,
+        Vec<TrendBar>,
+        (chrono::NaiveDate, chrono::NaiveDate),
+    ),
+    AppError,
+> {
     use chrono::Datelike;
     let today = crate::actions::fieldwork::today(state);
     let mut spans = vec![
@@ -436,49 +769,69 @@ async fn figures(
             .await?,
         );
     }
-    let cases = format!("/cases?territory={code}");
-    let row =
-        |key: &str, href: Option<String>, v: &dyn Fn(&domain::stats::Figures) -> String| KpiRow {
-            label: ctx.t(key),
-            values: views.iter().map(|s| v(&s.figures)).collect(),
-            href,
-        };
+    type Link = fn(&str, chrono::NaiveDate, chrono::NaiveDate) -> Option<String>;
+    let created: Link = |n, f, t| Some(figures::cases_href(n, &figures::created_in(f, t), &[]));
+    let closed: Link = |n, f, t| Some(figures::cases_href(n, &figures::closed_in(f, t), &[]));
+    let solved: Link = |n, f, t| {
+        let mut x = figures::closed_in(f, t);
+        x.solved = true;
+        Some(figures::cases_href(n, &x, &[]))
+    };
+    let hazards: Link = |n, f, t| {
+        let mut x = figures::closed_in(f, t);
+        x.solved = true;
+        x.class = Some(figures::FigureClass::Hazard);
+        Some(figures::cases_href(n, &x, &[]))
+    };
+    let disputes: Link = |n, f, t| {
+        let mut x = figures::closed_in(f, t);
+        x.solved = true;
+        x.class = Some(figures::FigureClass::Dispute);
+        Some(figures::cases_href(n, &x, &[]))
+    };
+    let disputes_closed: Link = |n, f, t| {
+        let mut x = figures::closed_in(f, t);
+        x.class = Some(figures::FigureClass::Dispute);
+        Some(figures::cases_href(n, &x, &[]))
+    };
+    let daily: Link = |n, _, t| Some(format!("/center/daily?territory={n}&date={t}"));
+    let none: Link = |_, _, _| None;
+    let row = |key: &str, link: Link, v: &dyn Fn(&domain::stats::Figures) -> String| KpiRow {
+        label: ctx.t(key),
+        values: views
+            .iter()
+            .zip(&spans)
+            .map(|(s, (_, f, t))| (v(&s.figures), link(&code, *f, *t)))
+            .collect(),
+    };
     let kpis = vec![
-        row("center-k-cases", Some(cases.clone()), &|f| {
-            f.cases_total.to_string()
-        }),
-        row("center-k-closed", Some(cases.clone()), &|f| {
-            f.cases_closed.to_string()
-        }),
-        row("center-k-propaganda", None, &|f| {
+        row("center-k-cases", created, &|f| f.cases_total.to_string()),
+        row("center-k-closed", closed, &|f| f.cases_closed.to_string()),
+        row("center-k-propaganda", none, &|f| {
             f.propaganda_sessions.to_string()
         }),
-        row("center-k-services", None, &|f| f.services_done.to_string()),
-        row("center-k-solved", Some(cases.clone()), &|f| {
+        row("center-k-services", none, &|f| f.services_done.to_string()),
+        row("center-k-solved", solved, &|f| {
             f.problems_solved.to_string()
         }),
-        row("center-k-hazards", Some(cases.clone()), &|f| {
+        row("center-k-hazards", hazards, &|f| {
             f.hazards_fixed.to_string()
         }),
-        row("center-k-disputes", Some(cases.clone()), &|f| {
+        row("center-k-disputes", disputes, &|f| {
             f.disputes_resolved.to_string()
         }),
-        row("center-k-resolution", None, &|f| {
+        row("center-k-resolution", disputes_closed, &|f| {
             pct(f.dispute_resolution_rate)
         }),
-        row("center-k-accept", None, &|f| pct(f.timely_accept_rate)),
-        row("center-k-close", None, &|f| pct(f.on_time_close_rate)),
-        row("center-k-satisfaction", None, &|f| pct(f.satisfaction_rate)),
-        row(
-            "center-k-reports",
-            Some(format!("/center/daily?territory={code}")),
-            &|f| {
-                format!(
-                    "{} / {}",
-                    f.daily_reports_received, f.daily_reports_expected
-                )
-            },
-        ),
+        row("center-k-accept", none, &|f| pct(f.timely_accept_rate)),
+        row("center-k-close", none, &|f| pct(f.on_time_close_rate)),
+        row("center-k-satisfaction", none, &|f| pct(f.satisfaction_rate)),
+        row("center-k-reports", daily, &|f| {
+            format!(
+                "{} / {}",
+                f.daily_reports_received, f.daily_reports_expected
+            )
+        }),
     ];
     let mut days = Vec::new();
     for k in (0..14).rev() {
@@ -499,10 +852,330 @@ async fn figures(
         .enumerate()
         .map(|(i, (d, n))| TrendBar {
             day: d.format("%m-%d").to_string(),
+            href: figures::cases_href(&code, &figures::created_in(*d, *d), &[]),
             cases: *n,
             x: i as i64 * 40,
             h: n * 100 / max,
         })
         .collect();
-    Ok((spans.into_iter().map(|s| s.0).collect(), kpis, trend))
+    // The category charts cover the chosen period, or else this month.
+    let chart = spans.last().map(|s| (s.1, s.2)).unwrap_or((today, today));
+    Ok((spans.into_iter().map(|s| s.0).collect(), kpis, trend, chart))
+}
+
+#[derive(Deserialize)]
+struct AssessmentPageQuery {
+    territory: Option<String>,
+    month: Option<String>,
+}
+
+/// A rate with the list behind it.
+pub struct Cell {
+    pub text: String,
+    pub href: Option<String>,
+}
+
+/// One ranked row (a unit, a level or a person).
+pub struct AssessRow {
+    pub rank: String,
+    pub name: String,
+    pub name_href: Option<String>,
+    pub sub: String,
+    pub score: String,
+    pub penalty: String,
+    pub cells: Vec<Cell>,
+}
+
+#[derive(Template)]
+#[template(path = "assessment.html")]
+struct AssessmentPage {
+    chrome: Chrome,
+    t: std::collections::HashMap<&'static str, String>,
+    heading: String,
+    code: String,
+    prev_month: String,
+    next_month: String,
+    xlsx_href: String,
+    weights: String,
+    columns: Vec<String>,
+    units: Vec<AssessRow>,
+    levels: Vec<AssessRow>,
+    persons: Vec<AssessRow>,
+}
+
+impl AssessmentPage {
+    fn tables(&self) -> [(&'static str, &Vec<AssessRow>); 3] {
+        [
+            ("assess-units", &self.units),
+            ("assess-persons", &self.persons),
+            ("assess-levels", &self.levels),
+        ]
+    }
+
+    fn l<'a>(&'a self, key: &'a str) -> &'a str {
+        self.t.get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+const ASSESS_KEYS: &[&str] = &[
+    "center-title",
+    "assess-units",
+    "assess-levels",
+    "assess-persons",
+    "assess-col-rank",
+    "assess-col-unit",
+    "assess-col-person",
+    "assess-col-level",
+    "assess-col-score",
+    "assess-col-penalty",
+    "assess-prev",
+    "assess-next",
+    "assess-xlsx",
+    "assess-weights",
+    "assess-hint",
+    "center-daily-link",
+    "daily-none",
+];
+
+/// The indicator columns of the page, in order (label keys).
+const ASSESS_COLUMNS: &[&str] = &[
+    "assess-i-accept",
+    "assess-i-sign",
+    "assess-i-on-time",
+    "assess-i-close",
+    "assess-i-rework",
+    "assess-i-dispatch",
+    "assess-i-satisfaction",
+    "assess-i-resolution",
+    "assess-i-daily",
+    "assess-i-zero",
+];
+
+/// The cells of one row: each rate with its counts as a tooltip-free `n / d` and, where a list
+/// exists, the link to it (the cases of the territory in the month; the disputes closed in it;
+/// the daily report of the month's last day).
+fn assess_cells(
+    i: &domain::assessment::Indicators,
+    c: &std::collections::BTreeMap<String, i64>,
+    f: &domain::assessment::FieldCounts,
+    territory: Option<&str>,
+    unit: Option<&str>,
+    month: &crate::actions::assessment::Month,
+) -> Vec<Cell> {
+    let n = |k: &str| c.get(k).copied().unwrap_or(0);
+    let rate = |r: Option<f64>, num: i64, den: i64| match r {
+        Some(v) => format!("{:.1}% ({num}/{den})", v * 100.0),
+        None => "—".to_owned(),
+    };
+    let period = figures::created_in(month.first, month.last);
+    let unit_part = unit.map(|u| format!("unit={u}"));
+    let extra: Vec<&str> = unit_part.iter().map(String::as_str).collect();
+    let cases = territory.map(|t| figures::cases_href(t, &period, &extra));
+    let mut disputes = figures::closed_in(month.first, month.last);
+    disputes.class = Some(figures::FigureClass::Dispute);
+    let daily = territory.map(|t| format!("/center/daily?territory={t}&date={}", month.last));
+    vec![
+        Cell {
+            text: rate(i.timely_accept_rate, n("accepted_on_time"), n("due_accept")),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(i.timely_sign_rate, n("signed_on_time"), n("due_sign")),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(i.on_time_close_rate, n("closed_on_time"), n("due_close")),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(i.close_rate, n("closed"), n("due_close")),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(i.rework_rate, n("rework"), n("due_close")),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(
+                i.accurate_dispatch_rate,
+                n("dispatched_accurately"),
+                n("dispatched"),
+            ),
+            href: cases.clone(),
+        },
+        Cell {
+            text: rate(i.satisfaction_rate, n("satisfied"), n("revisited")),
+            href: cases,
+        },
+        Cell {
+            text: rate(
+                i.dispute_resolution_rate,
+                f.disputes_resolved,
+                f.disputes_closed,
+            ),
+            href: territory.map(|t| figures::cases_href(t, &disputes, &[])),
+        },
+        Cell {
+            text: rate(i.daily_report_rate, f.reports_received, f.reports_expected),
+            href: daily.clone(),
+        },
+        Cell {
+            text: rate(i.zero_report_rate, f.zero_reports, f.reports_received),
+            href: daily,
+        },
+    ]
+}
+
+fn score_text(s: Option<f64>) -> String {
+    s.map(|v| format!("{v:.2}")).unwrap_or_else(|| "—".into())
+}
+
+/// The month's assessment of a node's units, levels and grid workers (the same as
+/// `GET /api/v1/assessment`), every rate a link to the list behind it.
+async fn assessment_page(
+    State(state): State<AppState>,
+    ctx: PageCtx,
+    Query(q): Query<AssessmentPageQuery>,
+) -> Response {
+    let result = async {
+        let caller = ctx.require_caller()?;
+        if !center::has_war_room(caller.role()) {
+            return Err(AppError::Forbidden(
+                "the assessment is for leaders and centre operators".into(),
+            ));
+        }
+        let (node, month) = crate::routes::api_center::node_and_month(
+            &state,
+            caller,
+            &crate::routes::api_center::AssessmentQuery {
+                territory: q.territory.filter(|t| !t.trim().is_empty()),
+                month: q.month.filter(|m| !m.trim().is_empty()),
+            },
+        )?;
+        let a = crate::actions::assessment::assess(&state, caller, &node, month).await?;
+        let name = crate::actions::territory::node(&state, &node).await?.name;
+        let kind = |k: &str| ctx.t(&format!("assess-kind-{k}"));
+        let units = a
+            .units
+            .iter()
+            .map(|u| AssessRow {
+                rank: u.rank.map(|r| r.to_string()).unwrap_or_default(),
+                name: u.name.clone(),
+                name_href: Some(figures::cases_href(
+                    &u.territory,
+                    &figures::created_in(month.first, month.last),
+                    &[&format!("unit={}", u.unit)],
+                )),
+                sub: format!(
+                    "{} · {}",
+                    kind(&u.kind),
+                    ctx.t(&format!("level-{}", u.level))
+                ),
+                score: score_text(u.score),
+                penalty: format!("{:.1}", u.penalty),
+                cells: assess_cells(
+                    &u.indicators,
+                    &u.counts,
+                    &u.field,
+                    Some(&u.territory),
+                    Some(&u.unit),
+                    &month,
+                ),
+            })
+            .collect();
+        let levels = a
+            .levels
+            .iter()
+            .map(|l| AssessRow {
+                rank: String::new(),
+                name: ctx.t(&format!("level-{}", l.level)),
+                name_href: None,
+                sub: t_args(
+                    &ctx,
+                    "assess-units-count",
+                    &[("count", l.units.to_string())],
+                ),
+                score: score_text(l.score),
+                penalty: String::new(),
+                cells: assess_cells(&l.indicators, &l.counts, &l.field, None, None, &month),
+            })
+            .collect();
+        let persons = a
+            .persons
+            .iter()
+            .map(|p| AssessRow {
+                rank: p.rank.map(|r| r.to_string()).unwrap_or_default(),
+                name: p.name.clone(),
+                name_href: Some(figures::cases_href(
+                    &p.territory,
+                    &figures::created_in(month.first, month.last),
+                    &[],
+                )),
+                sub: p.unit_name.clone(),
+                score: score_text(p.score),
+                penalty: format!("{:.1}", p.penalty),
+                cells: assess_cells(
+                    &p.indicators,
+                    &p.counts,
+                    &p.field,
+                    Some(&p.territory),
+                    None,
+                    &month,
+                ),
+            })
+            .collect();
+        let w = &a.weights;
+        let weights = t_args(
+            &ctx,
+            "assess-weights-line",
+            &[
+                ("accept", w.timely_accept_rate.to_string()),
+                ("sign", w.timely_sign_rate.to_string()),
+                ("ontime", w.on_time_close_rate.to_string()),
+                ("close", w.close_rate.to_string()),
+                ("rework", w.rework_rate.to_string()),
+                ("dispatch", w.accurate_dispatch_rate.to_string()),
+                ("satisfaction", w.satisfaction_rate.to_string()),
+                ("resolution", w.dispute_resolution_rate.to_string()),
+                ("daily", w.daily_report_rate.to_string()),
+                ("zero", w.zero_report_rate.to_string()),
+                ("normal", w.penalty_normal.to_string()),
+                ("yellow", w.penalty_yellow.to_string()),
+                ("red", w.penalty_red.to_string()),
+            ],
+        );
+        let step = |m: chrono::NaiveDate, forward: bool| {
+            let one = chrono::Months::new(1);
+            let d = if forward {
+                m.checked_add_months(one)
+            } else {
+                m.checked_sub_months(one)
+            };
+            d.unwrap_or(m).format("%Y-%m").to_string()
+        };
+        let args = [("name", name), ("month", a.month.clone())];
+        let heading = t_args(&ctx, "assess-title", &args);
+        Ok(ctx.render(
+            StatusCode::OK,
+            AssessmentPage {
+                chrome: ctx.chrome(heading.clone()),
+                t: ASSESS_KEYS.iter().map(|k| (*k, ctx.t(k))).collect(),
+                heading,
+                code: a.territory.clone(),
+                prev_month: step(month.first, false),
+                next_month: step(month.first, true),
+                xlsx_href: format!(
+                    "/api/v1/assessment.xlsx?territory={}&month={}",
+                    a.territory, a.month
+                ),
+                weights,
+                columns: ASSESS_COLUMNS.iter().map(|k| ctx.t(k)).collect(),
+                units,
+                levels,
+                persons,
+            },
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| ctx.error(e))
 }

@@ -74,7 +74,11 @@ async fn the_war_room_shows_its_node_live_and_drills_down() {
     assert!(html.contains("主要指标") && html.contains("政策宣传"));
     let kpi = html.find("报事总数").expect("the cases figure");
     let cell = &html[kpi..];
-    assert!(cell.contains(&format!("<a href=\"/cases?territory={TOWNSHIP}\">")));
+    assert!(
+        cell.replace("&#38;", "&amp;")
+            .contains(&format!("<a href=\"/cases?territory={TOWNSHIP}&amp;from=")),
+        "the figure links to the cases of its node and period"
+    );
     assert!(html.contains("近 14 日报事"), "the trend chart");
 
     // The village's room counts the new case in its grid.
@@ -485,4 +489,383 @@ async fn the_daily_report_flags_a_burst_and_its_cluster() {
     app.get("/api/v1/daily?date=2025-11-31", Some(&centre))
         .await
         .expect(StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+/// 20 August 2025 (a day and a month no other test acts in): a grid worker sends a zero
+/// report, one household head reports something, the other heads send nothing. The daily
+/// collection names them; the grid worker's assessment of the month is recounted by hand; and
+/// every figure of the war room for the day equals the number of cases its link lists.
+#[tokio::test]
+async fn the_daily_collection_names_who_reported_and_each_figure_opens_its_cases() {
+    let t0 = Utc.with_ymd_and_hms(2025, 8, 20, 2, 0, 0).unwrap();
+    let clock = Arc::new(FixedClock::at(t0));
+    let app = App::with_clock(clock.clone()).await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let groups = children(&app.territory(&admin, &p.grid).await);
+    let worker_name = format!("worker-{}", p.grid);
+    let head_name = format!("head-{}", groups[0]);
+    let worker = app.token(&worker_name).await;
+    let head = app.token(&head_name).await;
+    let report = |token: String, zero: bool| {
+        let app = &app;
+        async move {
+            let body = if zero {
+                json!({"date": "2025-08-20", "nothing_to_report": true})
+            } else {
+                json!({"date": "2025-08-20", "nothing_to_report": false, "text": "草场边界有争议"})
+            };
+            app.post_json("/api/v1/daily-reports", &body, Some(&token))
+                .await
+                .expect(StatusCode::CREATED);
+        }
+    };
+    report(worker.clone(), true).await;
+    report(head.clone(), false).await;
+
+    // The collection of the grid: everyone expected, by name; a zero report is a report.
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let d = app
+        .get(
+            &format!("/api/v1/daily?territory={}&date=2025-08-20", p.grid),
+            Some(&centre),
+        )
+        .await;
+    d.expect(StatusCode::OK);
+    let c = d.json()["collection"].clone();
+    let people: Vec<Value> = c["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["people"].as_array().unwrap().clone())
+        .collect();
+    let person = |account: &str| {
+        people
+            .iter()
+            .find(|x| x["account"] == account)
+            .unwrap_or_else(|| panic!("{account} in {c}"))
+            .clone()
+    };
+    let w = person(&worker_name);
+    assert_eq!(w["reported"], true);
+    assert_eq!(
+        w["nothing_to_report"], true,
+        "a zero report counts as a report"
+    );
+    assert_eq!(w["role"], "grid_worker");
+    let h = person(&head_name);
+    assert_eq!(
+        (h["reported"].clone(), h["nothing_to_report"].clone()),
+        (json!(true), json!(false))
+    );
+    let missing: Vec<&Value> = people.iter().filter(|x| x["reported"] == false).collect();
+    assert_eq!(
+        missing.len() + 2,
+        people.len(),
+        "everyone but the two who reported is missing: {c}"
+    );
+    if groups.len() > 1 {
+        let other = format!("head-{}", groups[1]);
+        assert_eq!(person(&other)["reported"], false, "a head who sent nothing");
+    }
+    assert!(!missing.is_empty(), "someone did not report: {c}");
+    // Counts are a recount of the names.
+    assert_eq!(c["expected"], people.len());
+    assert_eq!(c["reported"], 2);
+    assert_eq!(c["zero_reports"], 1);
+    assert_eq!(c["missing"], missing.len());
+    // Staff names only: no household's personal data.
+    for x in &people {
+        let keys: Vec<&String> = x.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter().all(|k| [
+                "account",
+                "name",
+                "role",
+                "territory",
+                "unit",
+                "reported",
+                "nothing_to_report",
+                "reported_at"
+            ]
+            .contains(&k.as_str())),
+            "{x}"
+        );
+    }
+    // The village groups the grid's people under the grid.
+    let v = app
+        .get(
+            &format!("/api/v1/daily?territory={VILLAGE}&date=2025-08-20"),
+            Some(&centre),
+        )
+        .await
+        .json();
+    let g = v["collection"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["territory"] == p.grid.as_str())
+        .expect("the grid's group")
+        .clone();
+    assert_eq!(
+        (g["reported"].clone(), g["zero_reports"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(g["expected"], people.len());
+
+    // The page names them, in Chinese and in Tibetan.
+    let leader = app.session(&format!("leader-{TOWNSHIP}")).await;
+    let page = app
+        .page(
+            &format!("/center/daily?territory={}&date=2025-08-20", p.grid),
+            Some(&leader),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("日收集"), "the collection section");
+    assert!(html.contains(&format!(
+        "<tr class=\"report-zero\" data-account=\"{worker_name}\">"
+    )));
+    assert!(html.contains(&format!(
+        "<tr class=\"report-reported\" data-account=\"{head_name}\">"
+    )));
+    assert!(html.contains("<tr class=\"report-missing\""));
+    assert!(html.contains(w["name"].as_str().unwrap()));
+    let x = app
+        .get(
+            &format!("/api/v1/daily.xlsx?territory={}&date=2025-08-20", p.grid),
+            Some(&centre),
+        )
+        .await;
+    x.expect(StatusCode::OK);
+    assert!(x.body.starts_with(b"PK"));
+
+    // Cases of the day: two thefts by the centre, one pasture dispute the worker settles
+    // himself (verified and closed by the village).
+    for i in 0..2 {
+        app.post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.security.theft", "description": format!("八月失窃 {i}"),
+                    "territory": p.grid}),
+            Some(&centre),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let r = app
+        .post_json(
+            "/api/v1/cases",
+            &json!({"category": "attention.dispute.pasture", "description": "两户草场边界纠纷",
+                    "territory": p.grid}),
+            Some(&worker),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let village = app
+        .token(&format!("center-{}", r.json()["centre"].as_str().unwrap()))
+        .await;
+    for (token, body) in [
+        (
+            &worker,
+            json!({"action": "self_handle", "result": "solved", "text": "调解达成协议"}),
+        ),
+        (&village, json!({"action": "verify", "passed": true})),
+        (&village, json!({"action": "close"})),
+    ] {
+        clock.advance(chrono::Duration::minutes(10));
+        app.post_json(&format!("/api/v1/cases/{id}/actions"), &body, Some(token))
+            .await
+            .expect(StatusCode::OK);
+    }
+
+    // The war room of the grid: each of today's figures links to a list of as many cases.
+    let room = app
+        .page(&format!("/center?territory={}", p.grid), Some(&leader))
+        .await;
+    room.expect(StatusCode::OK);
+    let html = room.text().replace("&#38;", "&amp;");
+    let today_cell = |label: &str| -> (i64, String) {
+        let at = html
+            .find(label)
+            .unwrap_or_else(|| panic!("{label} on the page"));
+        let row = &html[at..];
+        let a = row.find("<a href=\"").expect("a link") + 9;
+        let end = row[a..].find('"').unwrap() + a;
+        let href = row[a..end].replace("&amp;", "&");
+        let n_at = row[end..].find('>').unwrap() + end + 1;
+        let n_end = row[n_at..].find('<').unwrap() + n_at;
+        (row[n_at..n_end].trim().parse().expect("a number"), href)
+    };
+    let mut checked = 0;
+    for (label, want) in [
+        ("报事总数", 3),
+        ("<th>办结</th>", 1),
+        ("解决困难问题", 1),
+        ("化解矛盾纠纷", 1),
+    ] {
+        let (n, href) = today_cell(label);
+        assert_eq!(n, want, "{label}: {href}");
+        assert!(href.contains("from=2025-08-20&to=2025-08-20"), "{href}");
+        // The page behind the figure lists as many cases, and the API with the same filters.
+        let list = app.page(&href, Some(&leader)).await;
+        list.expect(StatusCode::OK);
+        let rows = list.text().matches("<li class=\"case-row").count() as i64;
+        assert_eq!(rows, n, "{label}: {href} lists {rows}");
+        let api = href.replacen("/cases?", "/api/v1/cases?", 1);
+        let items = app.get(&api, Some(&centre)).await;
+        items.expect(StatusCode::OK);
+        assert_eq!(
+            items.json()["items"].as_array().unwrap().len() as i64,
+            n,
+            "{api}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 4);
+    // The category chart: bars link to their category's cases of the period.
+    assert!(html.contains("id=\"center-categories\""));
+    assert!(
+        html.contains("category=attention.security.theft"),
+        "a leaf bar"
+    );
+    // A period filter keeps its days: nothing on the day before.
+    let none = app
+        .get(
+            &format!(
+                "/api/v1/cases?territory={}&from=2025-08-19&to=2025-08-19",
+                p.grid
+            ),
+            Some(&centre),
+        )
+        .await;
+    none.expect(StatusCode::OK);
+    assert_eq!(none.json()["items"].as_array().unwrap().len(), 0);
+    app.get("/api/v1/cases?from=2025-08-21&to=2025-08-20", Some(&centre))
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The grid worker's assessment of August, recounted by hand: 20 reports owed (1–20
+    // August), 1 received, a zero one; the grid's dispute closed and resolved; the grid's
+    // handling counters.
+    let a = app
+        .get(
+            &format!("/api/v1/assessment?territory={VILLAGE}&month=2025-08"),
+            Some(&centre),
+        )
+        .await;
+    a.expect(StatusCode::OK);
+    let a = a.json();
+    let me = a["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["account"] == worker_name.as_str())
+        .expect("the worker is assessed")
+        .clone();
+    assert_eq!(me["territory"], p.grid.as_str());
+    let f = &me["field"];
+    assert_eq!(
+        (
+            f["reports_expected"].clone(),
+            f["reports_received"].clone(),
+            f["zero_reports"].clone()
+        ),
+        (json!(20), json!(1), json!(1)),
+        "{me}"
+    );
+    assert_eq!(
+        (f["disputes_closed"].clone(), f["disputes_resolved"].clone()),
+        (json!(1), json!(1))
+    );
+    let i = &me["indicators"];
+    assert_eq!(i["daily_report_rate"], 0.05);
+    assert_eq!(i["zero_report_rate"], 1.0);
+    assert_eq!(i["dispute_resolution_rate"], 1.0);
+    let from = chrono::NaiveDate::from_ymd_opt(2025, 8, 1).unwrap();
+    let to = chrono::NaiveDate::from_ymd_opt(2025, 8, 31).unwrap();
+    let stored: BTreeMap<String, i64> = app
+        .state
+        .db
+        .counter_totals(&p.grid, from, to)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|(_, n)| *n != 0)
+        .collect();
+    let counts: BTreeMap<String, i64> = serde_json::from_value(me["counts"].clone()).unwrap();
+    assert_eq!(counts, stored, "the grid's counters");
+    let n = |k: &str| stored.get(k).copied().unwrap_or(0) as f64;
+    assert_eq!(n("due_close"), 1.0, "{stored:?}");
+    // Default weights: on time 25, closed 10, rework (1 − r) 10, resolution 15, daily 10,
+    // zero (1 − r) 5; the rates the grid has no denominator for drop out.
+    let mut sum = 0.0;
+    let mut weight = 0.0;
+    for (v, wgt) in [
+        (Some(n("closed_on_time") / n("due_close")), 25.0),
+        (Some(n("closed") / n("due_close")), 10.0),
+        (Some(1.0 - n("rework") / n("due_close")), 10.0),
+        (Some(1.0), 15.0),
+        (Some(1.0 / 20.0), 10.0),
+        (Some(1.0 - 1.0), 5.0),
+    ] {
+        if let Some(v) = v {
+            sum += v * wgt;
+            weight += wgt;
+        }
+    }
+    let by_hand = (100.0 * sum / weight * 100.0).round() / 100.0;
+    assert_eq!(me["score"].as_f64().unwrap(), by_hand, "{me}");
+    assert!(me["rank"].as_u64().is_some());
+    let ranks: Vec<Option<f64>> = a["persons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["score"].as_f64())
+        .collect();
+    let scored: Vec<f64> = ranks.iter().map_while(|s| *s).collect();
+    assert!(scored.windows(2).all(|w| w[0] >= w[1]), "{ranks:?}");
+    // The grid unit carries the same field figures of its territory (its people's reports).
+    let unit = a["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == p.grid.as_str())
+        .expect("the grid unit")
+        .clone();
+    assert_eq!(unit["field"]["reports_received"], 2, "{unit}");
+    assert_eq!(unit["field"]["disputes_resolved"], 1);
+    // The page: every person, every rate a link.
+    let page = app
+        .page(
+            &format!("/center/assessment?territory={VILLAGE}&month=2025-08"),
+            Some(&leader),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let html = page.text().replace("&#38;", "&amp;");
+    assert!(html.contains("id=\"assess-persons\"") && html.contains("id=\"assess-units\""));
+    assert!(html.contains("化解率") && html.contains("零报告率") && html.contains("日报率"));
+    assert!(html.contains(&format!(
+        "/cases?territory={}&amp;from=2025-08-01&amp;to=2025-08-31&amp;closed=true&amp;dispute=true",
+        p.grid
+    )));
+    let x = app
+        .get(
+            &format!("/api/v1/assessment.xlsx?territory={VILLAGE}&month=2025-08"),
+            Some(&centre),
+        )
+        .await;
+    x.expect(StatusCode::OK);
+    assert!(x.body.starts_with(b"PK"));
+    // In Tibetan, the pages speak Tibetan.
+    let bo = app
+        .page(
+            &format!("/center/daily?territory={}&date=2025-08-20&lang=bo", p.grid),
+            Some(&leader),
+        )
+        .await;
+    bo.expect(StatusCode::OK);
+    assert!(bo.text().contains("ཉིན་རེའི་བསྡུ་ལེན།"), "the Tibetan daily page");
 }
