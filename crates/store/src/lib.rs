@@ -23,6 +23,7 @@ pub mod emergency;
 pub mod error;
 pub mod feed;
 pub mod fieldwork;
+pub mod history;
 pub mod import;
 pub mod migrate;
 pub mod org;

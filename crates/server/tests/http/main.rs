@@ -85,6 +85,8 @@ mod events;
 mod events_cluster;
 mod fieldwork;
 mod fuzz;
+// The demo's case history and its bulk load (issue 7).
+mod history;
 mod open311;
 mod org;
 mod resident;
@@ -105,6 +107,7 @@ const MODULES: &[&str] = &[
     include_str!("audit.rs"),
     include_str!("authz.rs"),
     include_str!("fuzz.rs"),
+    include_str!("history.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
