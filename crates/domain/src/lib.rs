@@ -18,6 +18,7 @@ pub mod demo;
 pub mod emergency;
 pub mod fieldwork;
 pub mod gannan;
+pub mod history;
 pub mod legacy;
 pub mod locate;
 pub mod org;

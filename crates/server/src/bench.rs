@@ -45,6 +45,9 @@ pub enum Scenario {
     Rollcall,
     /// Event-stream clients see new cases (see [`fanout`]).
     Fanout,
+    /// Statistics, lists and search over a large case history (issue 7):
+    /// `crate::bench_dashboard`.
+    Dashboard,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -81,6 +84,15 @@ pub struct BenchArgs {
     /// Milliseconds between two of those cases (fanout).
     #[arg(long, default_value_t = 50)]
     pub fanout_interval_ms: u64,
+    /// Cases of history loaded by the dashboard scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub cases: u64,
+    /// Days the dashboard scenario's history spans, ending now.
+    #[arg(long, default_value_t = 365)]
+    pub history_days: u32,
+    /// Statistics requests of the dashboard scenario (a quarter as many lists and searches).
+    #[arg(long, default_value_t = 600)]
+    pub queries: usize,
 }
 
 pub(crate) fn emit(v: serde_json::Value) {
@@ -96,6 +108,7 @@ pub async fn run(args: BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         Scenario::Intake => intake(&args, database_url).await,
         Scenario::Rollcall => crate::bench_rollcall::run(&args, database_url).await,
         Scenario::Fanout => fanout(&args, database_url).await,
+        Scenario::Dashboard => crate::bench_dashboard::run(&args, database_url).await,
     }
 }
 

@@ -15,7 +15,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(&cli.global, args).await,
         Command::Demo(args) => {
             let db = open(&cli.global).await?;
-            crate::demo::load(&db, args.scale.into(), &SystemClock).await?;
+            crate::demo::load_with_history(
+                &db,
+                args.scale.into(),
+                &SystemClock,
+                args.history_days,
+                None,
+            )
+            .await?;
             db.close().await;
             Ok(())
         }
@@ -185,7 +192,14 @@ async fn open(global: &GlobalArgs) -> anyhow::Result<Db> {
 async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     let db = open(global).await?;
     if args.demo && !db.has_territory().await? {
-        crate::demo::load(&db, args.demo_scale.into(), &SystemClock).await?;
+        crate::demo::load_with_history(
+            &db,
+            args.demo_scale.into(),
+            &SystemClock,
+            args.demo_history_days,
+            None,
+        )
+        .await?;
     }
     // A database from before the statistics rollups (migration 0020) gets them built once.
     if db.rollups_missing().await? {

@@ -160,6 +160,9 @@ pub struct ServeArgs {
     /// Scale of the demo data loaded by `--demo`.
     #[arg(long, env = "GESANG_DEMO_SCALE", value_enum, default_value_t = ScaleArg::Full)]
     pub demo_scale: ScaleArg,
+    /// Days of case history `--demo` loads, ending now (0: none).
+    #[arg(long, env = "GESANG_DEMO_HISTORY_DAYS", default_value_t = crate::demo::DEFAULT_HISTORY_DAYS)]
+    pub demo_history_days: u32,
     /// Lifetime of API tokens and page sessions, in hours.
     #[arg(long, env = "GESANG_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: u32,
@@ -179,6 +182,9 @@ pub struct DemoArgs {
     /// `full`: Gannan scale (206,400 households); `small`: 夏河县 alone, for tests.
     #[arg(long, value_enum, default_value_t = ScaleArg::Full)]
     pub scale: ScaleArg,
+    /// Days of case history to load, ending now, at a realistic rate for the scale (0: none).
+    #[arg(long, default_value_t = crate::demo::DEFAULT_HISTORY_DAYS)]
+    pub history_days: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

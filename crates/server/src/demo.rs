@@ -60,8 +60,24 @@ fn progress(step: &str, rows: u64, started: Instant) {
     );
 }
 
-/// Generate and load the demo data set. Refuses a database that already holds territory.
+/// Days of case history `gesang demo` and `gesang serve --demo` load by default.
+pub const DEFAULT_HISTORY_DAYS: u32 = 90;
+
+/// Generate and load the demo data set, without case history. Refuses a database that already
+/// holds territory.
 pub async fn load(db: &Db, scale: Scale, clock: &dyn Clock) -> Result<DemoSummary, StoreError> {
+    load_with_history(db, scale, clock, 0, None).await
+}
+
+/// Generate and load the demo data set, then `history_days` days of case history ending now
+/// (`domain::history`) at the demo's realistic rate, or `history_cases` cases over those days.
+pub async fn load_with_history(
+    db: &Db,
+    scale: Scale,
+    clock: &dyn Clock,
+    history_days: u32,
+    history_cases: Option<u64>,
+) -> Result<DemoSummary, StoreError> {
     if db.has_territory().await? {
         return Err(StoreError::NotEmpty(
             "it already holds territory; load the demo into an empty database".into(),
@@ -69,9 +85,11 @@ pub async fn load(db: &Db, scale: Scale, clock: &dyn Clock) -> Result<DemoSummar
     }
     let started = Instant::now();
     eprintln!("gesang demo: generating the {scale} data set…");
-    let data = tokio::task::spawn_blocking(move || generate(scale))
-        .await
-        .map_err(|e| StoreError::Corrupt(format!("demo generator failed: {e}")))?;
+    let data = std::sync::Arc::new(
+        tokio::task::spawn_blocking(move || generate(scale))
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("demo generator failed: {e}")))?,
+    );
     progress("generated", 0, started);
     // One Argon2id hash for every demo account: they share one published password, and
     // hashing 26,000 copies would cost minutes for no security gain.
@@ -79,8 +97,21 @@ pub async fn load(db: &Db, scale: Scale, clock: &dyn Clock) -> Result<DemoSummar
         .await
         .map_err(|e| StoreError::Corrupt(format!("hashing failed: {e}")))?
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let rows = insert_all(db, &data, &hash, clock, started).await?;
+    let mut rows = insert_all(db, &data, &hash, clock, started).await?;
     crate::routes::open311::ensure_demo_key(db, clock.now()).await?;
+    if history_days > 0 {
+        let mut spec =
+            domain::history::HistorySpec::demo(data.households.len(), history_days, clock.now());
+        if let Some(n) = history_cases {
+            spec.cases = n;
+        }
+        let h = crate::demo_history::load(db, data.clone(), spec).await?;
+        rows.push(("cases", h.cases));
+        rows.push(("case_events", h.events));
+        rows.push(("worklogs", h.worklogs));
+        rows.push(("daily_reports", h.reports));
+        rows.push(("territory_day_stats", h.rollup_rows));
+    }
     let seconds = started.elapsed().as_secs_f64();
     let total: u64 = rows.iter().map(|(_, n)| n).sum();
     print_accounts(&data);

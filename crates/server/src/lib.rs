@@ -6,12 +6,14 @@
 pub mod actions;
 pub mod auth;
 pub mod bench;
+pub mod bench_dashboard;
 pub mod bench_rollcall;
 pub mod charts;
 pub mod cli;
 pub mod config;
 pub mod datakey;
 pub mod demo;
+pub mod demo_history;
 pub mod demo_incident;
 pub mod error;
 pub mod events;

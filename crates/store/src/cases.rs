@@ -223,7 +223,7 @@ fn time_value(t: Option<DateTime<Utc>>) -> Value {
 }
 
 impl CaseRecord {
-    fn values(&self, vault: &crate::vault::Vault) -> Result<Vec<Value>> {
+    pub(crate) fn values(&self, vault: &crate::vault::Vault) -> Result<Vec<Value>> {
         Ok(vec![
             self.id.into(),
             self.code.clone().into(),
@@ -259,7 +259,7 @@ impl CaseRecord {
 }
 
 impl EventRecord {
-    fn values(&self) -> Vec<Value> {
+    pub(crate) fn values(&self) -> Vec<Value> {
         vec![
             self.case_id.into(),
             self.seq.into(),
@@ -333,6 +333,10 @@ macro_rules! event_from_row {
 }
 
 /// Sum counter changes by key so one upsert per key is sent.
+pub(crate) fn summed_counters(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
+    summed(changes)
+}
+
 fn summed(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
     let mut sums: BTreeMap<(String, NaiveDate, String), i64> = BTreeMap::new();
     for c in changes {

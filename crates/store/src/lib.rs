@@ -27,6 +27,7 @@ pub mod emergency;
 pub mod error;
 pub mod feed;
 pub mod fieldwork;
+pub mod history;
 pub mod import;
 pub mod migrate;
 // Notices (通知) and their acknowledgement (issue 5).

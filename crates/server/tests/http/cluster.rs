@@ -34,7 +34,13 @@ async fn two_servers() -> Option<(Server, Server, store::testing::TestDb, std::p
             "serve".into(),
         ];
         if demo {
-            a.extend(["--demo".into(), "--demo-scale".into(), "small".into()]);
+            a.extend([
+                "--demo".into(),
+                "--demo-scale".into(),
+                "small".into(),
+                "--demo-history-days".into(),
+                "0".into(),
+            ]);
         }
         a
     };

@@ -181,6 +181,8 @@ async fn crash_server(prefix: &str) -> (Server, store::testing::TestDb, std::pat
         "--demo".into(),
         "--demo-scale".into(),
         "small".into(),
+        "--demo-history-days".into(),
+        "0".into(),
     ];
     (Server::start(args).await, t, data_dir)
 }

@@ -31,7 +31,13 @@ async fn a_client_of_one_server_sees_a_case_created_on_another() {
             "serve".into(),
         ];
         if demo {
-            a.extend(["--demo".into(), "--demo-scale".into(), "small".into()]);
+            a.extend([
+                "--demo".into(),
+                "--demo-scale".into(),
+                "small".into(),
+                "--demo-history-days".into(),
+                "0".into(),
+            ]);
         }
         a
     };

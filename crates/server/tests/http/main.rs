@@ -87,6 +87,8 @@ mod fieldwork;
 mod fuzz;
 // Notices and idempotent case actions and uploads (issue 5).
 mod notices;
+// The demo's case history and its bulk load (issue 7).
+mod history;
 mod open311;
 mod org;
 mod resident;
@@ -108,6 +110,7 @@ const MODULES: &[&str] = &[
     include_str!("authz.rs"),
     include_str!("fuzz.rs"),
     include_str!("notices.rs"),
+    include_str!("history.rs"),
 ];
 
 /// Tests that have finished (each makes one [`App`]; its drop counts it).
