@@ -494,7 +494,8 @@ impl<'a> History<'a> {
         let mut description = (*pick(rng, texts)).to_owned();
         if chance(rng, 0.12) {
             description.push(' ');
-            description.push_str(*pick(rng, TIBETAN_TEXTS));
+            let tibetan: &&str = pick(rng, TIBETAN_TEXTS);
+            description.push_str(tibetan);
         }
         let title = chance(rng, 0.4).then(|| category.name.clone());
         let location = if located && !grid.locations.is_empty() {
@@ -735,7 +736,7 @@ impl Drive<'_, '_> {
         };
         let secs = (limit.num_seconds() as f64 * frac).max(60.0) as i64;
         let mut next = self.now + Duration::seconds(secs);
-        next = self.into_working_hours(rng, next);
+        next = self.in_working_hours(rng, next);
         self.clock(next);
         if next > self.end {
             self.stopped = true;
@@ -745,7 +746,7 @@ impl Drive<'_, '_> {
         true
     }
 
-    fn into_working_hours(&self, rng: &mut Rng, t: DateTime<Utc>) -> DateTime<Utc> {
+    fn in_working_hours(&self, rng: &mut Rng, t: DateTime<Utc>) -> DateTime<Utc> {
         let local = t.with_timezone(&china_offset());
         let minute = local.hour() * 60 + local.minute();
         let mut day = local.date_naive();

@@ -232,10 +232,8 @@ pub async fn load(
                 return;
             }
         }
-        if !batch.cases.is_empty() || !batch.worklogs.is_empty() {
-            if !send(batch) {
-                return;
-            }
+        if (!batch.cases.is_empty() || !batch.worklogs.is_empty()) && !send(batch) {
+            return;
         }
         let mut seqs: Vec<(String, i64)> = vec![
             ("case_id".into(), b.history.next_id() - 1),
