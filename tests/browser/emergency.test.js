@@ -143,6 +143,9 @@ test('a household head calls the roll offline and the board updates when he is b
     (n) => Number(document.querySelector('#em-total [data-count=evacuated]').textContent) === n,
     n, { timeout: 20000 });
   assert.equal(await count(centre.p, '#em-total [data-count=unreached]'), unreachedBefore - n);
+  // It heard the roll call on the live event stream (not only by polling).
+  assert.equal(await centre.p.getAttribute('#em-board', 'data-stream-state'), 'open');
+  assert.ok(Number(await centre.p.getAttribute('#em-board', 'data-heard')) >= 1, 'the board heard the roll call live');
   const row = centre.p.locator(`#em-villages tr[data-village="${VILLAGE}"]`);
   assert.equal(Number((await row.locator('[data-count=evacuated]').textContent()).trim()), n);
   await centre.p.screenshot({ path: join(shots, 'emergency-board.png'), fullPage: true });

@@ -767,3 +767,63 @@ pub fn roll_call(current: &[CurrentEntry], reports: &[Report]) -> RollCallOutcom
         .collect();
     out
 }
+
+/// One round of an incident's instructions: every instruction sent at one response level at
+/// one moment (the activation, then each level change), and how it was acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AckRound {
+    pub level: i64,
+    pub sent_at: DateTime<Utc>,
+    /// Instructions sent in the round.
+    pub instructions: i64,
+    pub acknowledged: i64,
+    /// Minutes from sending to acknowledgement: median and 90th percentile (nearest rank),
+    /// `None` when nothing was acknowledged.
+    pub median_minutes: Option<f64>,
+    pub p90_minutes: Option<f64>,
+}
+
+/// The rounds of an incident from the start of each round (`(level, sent_at)`, in time
+/// order) and every acknowledgement `(sent_at, acknowledged_at)`: an acknowledgement belongs
+/// to the last round that started at or before its sending.
+pub fn ack_rounds(
+    starts: &[(i64, DateTime<Utc>)],
+    instructions: i64,
+    acks: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<AckRound> {
+    let mut delays: Vec<Vec<f64>> = vec![Vec::new(); starts.len()];
+    for (sent, acked) in acks {
+        if starts.is_empty() {
+            break;
+        }
+        // (An acknowledgement sent before the first start, by a clock's jitter, is the first
+        // round's.)
+        let k = starts
+            .iter()
+            .rposition(|(_, start)| start <= sent)
+            .unwrap_or(0);
+        let minutes = (*acked - *sent).num_milliseconds().max(0) as f64 / 60_000.0;
+        delays[k].push(minutes);
+    }
+    starts
+        .iter()
+        .zip(delays)
+        .map(|((level, sent_at), mut d)| {
+            d.sort_by(f64::total_cmp);
+            let rank = |q: f64| {
+                (!d.is_empty()).then(|| {
+                    let i = ((q * d.len() as f64).ceil() as usize).clamp(1, d.len()) - 1;
+                    (d[i] * 10.0).round() / 10.0
+                })
+            };
+            AckRound {
+                level: *level,
+                sent_at: *sent_at,
+                instructions,
+                acknowledged: d.len() as i64,
+                median_minutes: rank(0.5),
+                p90_minutes: rank(0.9),
+            }
+        })
+        .collect()
+}

@@ -85,10 +85,12 @@ impl Delivered {
     }
 
     /// Whether a stream of `node` shows this event: it happened in the node, or belongs to a
-    /// centre in it.
+    /// centre in it, or it is an incident whose area covers the node (an emergency is news for
+    /// every node inside its area).
     pub fn inside(&self, node: &TerritoryCode) -> bool {
-        self.territory.as_ref().is_some_and(|t| node.covers(t))
-            || self.centre.as_ref().is_some_and(|c| node.covers(c))
+        self.territory.as_ref().is_some_and(|t| {
+            node.covers(t) || (self.kind.starts_with("incident_") && t.covers(node))
+        }) || self.centre.as_ref().is_some_and(|c| node.covers(c))
     }
 
     fn sse(&self) -> sse::Event {
@@ -105,6 +107,14 @@ pub struct Events {
     db: Db,
     tx: broadcast::Sender<Arc<Delivered>>,
     stop: CancellationToken,
+    /// Keys of [`Events::publish_throttled`]: when each last went out, and whether one waits.
+    throttle: Arc<std::sync::Mutex<std::collections::HashMap<String, Throttle>>>,
+}
+
+#[derive(Default)]
+struct Throttle {
+    last: Option<tokio::time::Instant>,
+    pending: bool,
 }
 
 impl Events {
@@ -115,6 +125,7 @@ impl Events {
             db,
             tx,
             stop: CancellationToken::new(),
+            throttle: Default::default(),
         };
         tokio::spawn(pump(events.clone(), clock));
         events
@@ -134,6 +145,55 @@ impl Events {
                 body: e.body.to_string(),
             }])
             .await?;
+        Ok(())
+    }
+
+    /// Publish like [`Events::publish`], but at most once per `gap` for one `key`: a call
+    /// inside the gap is folded into one event sent when the gap ends (the later calls of the
+    /// gap are dropped). For events that say "look again" (a roll-call batch landed), where
+    /// a burst of writes should not become a burst of feed rows.
+    pub async fn publish_throttled(&self, key: &str, gap: Duration, e: LiveEvent) -> AppResult<()> {
+        let wait = {
+            let mut map = self.throttle.lock().unwrap_or_else(|p| p.into_inner());
+            let t = map.entry(key.to_owned()).or_default();
+            if t.pending {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            match t.last {
+                Some(last) if now.duration_since(last) < gap => {
+                    t.pending = true;
+                    Some(gap - now.duration_since(last))
+                }
+                _ => {
+                    t.last = Some(now);
+                    None
+                }
+            }
+        };
+        let Some(wait) = wait else {
+            return self.publish(e).await;
+        };
+        let me = self.clone();
+        let key = key.to_owned();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = me.stop.cancelled() => return,
+            }
+            if let Some(t) = me
+                .throttle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&key)
+            {
+                t.pending = false;
+                t.last = Some(tokio::time::Instant::now());
+            }
+            if let Err(err) = me.publish(e).await {
+                tracing::warn!(error = %err, key, "a throttled live event was not published");
+            }
+        });
         Ok(())
     }
 

@@ -556,6 +556,16 @@ impl Db {
                 .execute(&mut **tx)
                 .await?;
                 if e.resend {
+                    // The round this ends keeps its acknowledgements.
+                    sqlx::query(
+                        "INSERT INTO incident_ack_history \
+                         (incident, seq, level, sent_at, acknowledged_at, acknowledged_by) \
+                         SELECT incident, seq, level, sent_at, acknowledged_at, acknowledged_by \
+                         FROM incident_instructions WHERE incident = $1 AND acknowledged_at IS NOT NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut **tx)
+                    .await?;
                     sqlx::query(
                         "UPDATE incident_instructions SET level = $2, sent_at = $3, \
                          acknowledged_at = NULL, acknowledged_by = NULL WHERE incident = $1",
@@ -1040,6 +1050,29 @@ impl Db {
             }
             n == 1
         }))
+    }
+
+    /// Every acknowledgement of an incident's instructions, of earlier rounds (kept when the
+    /// level changed) and of the current one: `(sent_at, acknowledged_at)`, by sending time.
+    pub async fn incident_acknowledgements(
+        &self,
+        id: i64,
+    ) -> Result<Vec<(DateTime<Utc>, DateTime<Utc>)>> {
+        on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT sent_at, acknowledged_at FROM incident_ack_history WHERE incident = $1 \
+                 UNION ALL \
+                 SELECT sent_at, acknowledged_at FROM incident_instructions \
+                 WHERE incident = $1 AND acknowledged_at IS NOT NULL \
+                 ORDER BY 1, 2",
+            )
+            .bind(id)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| Ok((r.try_get("sent_at")?, r.try_get("acknowledged_at")?)))
+                .collect()
+        })
     }
 
     /// The member behind an account, if any.

@@ -428,3 +428,24 @@ fn tibetan_text_check() {
     assert!(!is_tibetan_text("123"));
     assert!(!is_tibetan_text("ཆུ་ལོག 洪涝"));
 }
+
+#[test]
+fn acknowledgements_fall_into_the_round_they_were_sent_in() {
+    let t = |m: i64| Utc.with_ymd_and_hms(2026, 9, 3, 8, 0, 0).unwrap() + Duration::minutes(m);
+    // Activated at level Ⅲ at 0, raised to Ⅱ at 60.
+    let starts = [(3, t(0)), (2, t(60))];
+    let acks = [(t(0), t(2)), (t(0), t(4)), (t(0), t(30)), (t(60), t(61))];
+    let r = ack_rounds(&starts, 5, &acks);
+    assert_eq!(r.len(), 2);
+    assert_eq!(
+        (r[0].level, r[0].acknowledged, r[0].instructions),
+        (3, 3, 5)
+    );
+    assert_eq!(r[0].median_minutes, Some(4.0));
+    assert_eq!(r[0].p90_minutes, Some(30.0));
+    assert_eq!((r[1].level, r[1].acknowledged), (2, 1));
+    assert_eq!(r[1].median_minutes, Some(1.0));
+    // A round nobody acknowledged is still a round.
+    let r = ack_rounds(&starts, 5, &acks[..3]);
+    assert_eq!((r[1].acknowledged, r[1].median_minutes), (0, None));
+}

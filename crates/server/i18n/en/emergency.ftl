@@ -74,3 +74,7 @@ em-ev-level_changed = Level changed
 em-ev-report = Situation report
 em-ev-order = Order
 em-ev-stood_down = Stood down
+em-rounds = Acknowledgement, round by round
+em-col-sent = Sent
+em-col-ack-median = Median minutes to acknowledge
+em-col-ack-p90 = 90th percentile, minutes

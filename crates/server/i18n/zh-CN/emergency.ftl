@@ -74,3 +74,7 @@ em-ev-level_changed = 调整级别
 em-ev-report = 续报
 em-ev-order = 指令
 em-ev-stood_down = 解除
+em-rounds = 各轮指令签收
+em-col-sent = 下发时间
+em-col-ack-median = 签收用时中位数（分钟）
+em-col-ack-p90 = 90% 签收用时（分钟）

@@ -264,6 +264,67 @@ async fn view(state: &AppState, caller: &Caller, i: &IncidentRow) -> AppResult<I
     })
 }
 
+/// The lowest node covering the whole area of an incident: its live events are published there
+/// (`GET /api/v1/events` of that node and of every node above it shows them), and its board
+/// listens there.
+pub fn incident_node(area: &[TerritoryCode]) -> Option<TerritoryCode> {
+    let mut node = area.first()?.clone();
+    while !area.iter().all(|t| node.covers(t)) {
+        node = node.parent()?;
+    }
+    Some(node)
+}
+
+/// The node whose event stream a caller's board of this incident listens to: the incident's
+/// node when the caller's scope covers it, else the caller's own part of it; `None` when they
+/// do not meet (the board then polls only).
+pub fn board_stream_node(caller: &Caller, v: &IncidentView) -> Option<TerritoryCode> {
+    let area: Vec<TerritoryCode> = v
+        .territories
+        .iter()
+        .filter_map(|c| TerritoryCode::parse(c).ok())
+        .collect();
+    let node = incident_node(&area)?;
+    let scope = &caller.principal.scope;
+    if scope.covers(&node) {
+        Some(node)
+    } else if node.covers(scope) {
+        Some(scope.clone())
+    } else {
+        None
+    }
+}
+
+/// How often at most a busy incident's roll call or acknowledgements become a live event.
+const LIVE_GAP: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Tell the live streams that an incident changed (after the change committed). The event
+/// carries no figures: a board fetches its exact counts when it hears one. A failure to
+/// publish is logged and not the caller's error: the change itself is saved, and boards also
+/// poll.
+async fn announce(state: &AppState, i: &IncidentRow, kind: &str, mut body: serde_json::Value) {
+    let Some(node) = incident_node(&i.territories) else {
+        return;
+    };
+    body["incident"] = i.id.to_string().into();
+    let event = crate::events::LiveEvent {
+        kind: kind.to_owned(),
+        territory: node,
+        case_id: None,
+        at: state.clock.now(),
+        body,
+    };
+    let published = if matches!(kind, "incident_rollcall" | "incident_acknowledged") {
+        let key = format!("{kind}:{}", i.id);
+        state.events.publish_throttled(&key, LIVE_GAP, event).await
+    } else {
+        state.events.publish(event).await
+    };
+    if let Err(err) = published {
+        tracing::warn!(incident.id = i.id, kind, error = %err, "live event not published");
+    }
+}
+
 /// An activation, parsed at the edge.
 #[derive(Debug, Clone)]
 pub struct ActivateInput {
@@ -332,6 +393,13 @@ pub async fn activate(
         ms = started.elapsed().as_millis() as u64,
         "emergency plan activated"
     );
+    announce(
+        state,
+        &row,
+        "incident_activated",
+        serde_json::json!({ "status": row.status, "level": row.level, "title": row.title, "plan": row.plan }),
+    )
+    .await;
     view(state, caller, &row).await
 }
 
@@ -479,7 +547,16 @@ pub async fn command(
     if !ok {
         return Err(EmergencyError::StoodDown.into());
     }
-    get(state, caller, id).await
+    let after = load(state, caller, id).await?;
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind()).collect();
+    announce(
+        state,
+        &after,
+        "incident_changed",
+        serde_json::json!({ "status": after.status, "level": after.level, "events": kinds }),
+    )
+    .await;
+    view(state, caller, &after).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -604,7 +681,10 @@ pub async fn roll_call(
         )
         .await?
     {
-        Ok(r) => Ok(r),
+        Ok(r) => {
+            announce(state, &i, "incident_rollcall", serde_json::json!({})).await;
+            Ok(r)
+        }
         Err(RollCallRefusal::NoSuchIncident) => Err(AppError::NotFound(format!("incident {id}"))),
         Err(RollCallRefusal::StoodDown) => Err(EmergencyError::StoodDown.into()),
     }
@@ -869,6 +949,7 @@ pub async fn acknowledge(
         .db
         .acknowledge_instruction(id, seq, caller.principal.account_id, state.clock.now())
         .await?;
+    announce(state, &i, "incident_acknowledged", serde_json::json!({})).await;
     let r = state
         .db
         .instruction(id, seq)
@@ -920,6 +1001,53 @@ pub struct AfterActionReport {
     pub unacknowledged: Vec<InstructionView>,
     /// Minutes from activation to stand-down (or to now, while active).
     pub duration_minutes: i64,
+    /// The instructions' acknowledgement, round by round: the activation, then each level
+    /// change (which sends every instruction again).
+    pub rounds: Vec<AckRoundView>,
+}
+
+/// One round of the instructions (see [`domain::emergency::AckRound`]).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AckRoundView {
+    pub level: i64,
+    pub level_name: String,
+    pub sent_at: DateTime<Utc>,
+    pub instructions: i64,
+    pub acknowledged: i64,
+    /// Minutes from sending to acknowledgement, median and 90th percentile.
+    pub median_minutes: Option<f64>,
+    pub p90_minutes: Option<f64>,
+}
+
+/// The acknowledgement of an incident's instructions, round by round.
+async fn ack_rounds_of(
+    state: &AppState,
+    id: i64,
+    instructions: i64,
+) -> AppResult<Vec<AckRoundView>> {
+    let starts: Vec<(i64, DateTime<Utc>)> = state
+        .db
+        .incident_events(id)
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.kind.as_str(), "activated" | "level_changed"))
+        .map(|e| (e.level, e.at))
+        .collect();
+    let acks = state.db.incident_acknowledgements(id).await?;
+    Ok(domain::emergency::ack_rounds(&starts, instructions, &acks)
+        .into_iter()
+        .map(|r| AckRoundView {
+            level_name: ResponseLevel::new(r.level)
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
+            level: r.level,
+            sent_at: r.sent_at,
+            instructions: r.instructions,
+            acknowledged: r.acknowledged,
+            median_minutes: r.median_minutes,
+            p90_minutes: r.p90_minutes,
+        })
+        .collect())
 }
 
 pub async fn after_action(
@@ -935,7 +1063,9 @@ pub async fn after_action(
     let unreached = list(RollCallStatus::Unreached).await?.items;
     let unacknowledged = open_instructions(state, caller, id, 0, 1000).await?;
     let end = incident.stood_down_at.unwrap_or_else(|| state.clock.now());
+    let rounds = ack_rounds_of(state, id, incident.instructions_total).await?;
     Ok(AfterActionReport {
+        rounds,
         duration_minutes: (end - incident.activated_at).num_minutes(),
         incident,
         timeline,

@@ -97,6 +97,26 @@ fn check_csrf(caller: &Caller, given: &str) -> AppResult<()> {
     }
 }
 
+/// A form post of a signed-in caller with the page's CSRF token: run `act`, then redirect to
+/// the page `to` names, or show the error page.
+async fn posted<T>(
+    ctx: &PageCtx,
+    csrf: &str,
+    act: impl AsyncFnOnce(&Caller) -> AppResult<T>,
+    to: impl FnOnce(T) -> String,
+) -> Response {
+    let result = async {
+        let caller = ctx.require_caller()?;
+        check_csrf(caller, csrf)?;
+        act(caller).await
+    }
+    .await;
+    match result {
+        Ok(v) => Redirect::to(&to(v)).into_response(),
+        Err(e) => ctx.error(e),
+    }
+}
+
 fn id_param(raw: &str) -> AppResult<i64> {
     raw.parse::<i64>()
         .ok()
@@ -299,6 +319,8 @@ pub struct BoardPage {
     pub t: Texts,
     pub csrf: String,
     pub id: i64,
+    /// The node of the event stream the board listens to (empty: poll only).
+    pub stream: String,
     pub title: String,
     pub plan: String,
     pub level: String,
@@ -368,6 +390,9 @@ async fn board_page(
             chrome: ctx.chrome(v.title.clone()),
             csrf: caller.csrf_token.clone(),
             id,
+            stream: emergency::board_stream_node(caller, &v)
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
             plan: v.plan_name.clone(),
             level: v.level_name.clone(),
             status: t.get(&format!("em-status-{}", v.status)).to_owned(),
@@ -462,9 +487,7 @@ async fn command_form(
     Path(id): Path<String>,
     Form(f): Form<CommandForm>,
 ) -> Response {
-    let result = async {
-        let caller = ctx.require_caller()?;
-        check_csrf(caller, &f.csrf)?;
+    let act = async |caller: &Caller| {
         let id = id_param(&id)?;
         let text = f.text.clone().unwrap_or_default();
         let cmd = match f.action.as_str() {
@@ -492,13 +515,9 @@ async fn command_form(
             }
         };
         emergency::command(&state, caller, id, cmd).await?;
-        Ok::<_, AppError>(id)
-    }
-    .await;
-    match result {
-        Ok(id) => Redirect::to(&format!("/incidents/{id}")).into_response(),
-        Err(e) => ctx.error(e),
-    }
+        Ok(id)
+    };
+    posted(&ctx, &f.csrf, act, |id| format!("/incidents/{id}")).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,6 +546,21 @@ pub struct ReportPage {
     pub missing: Vec<HouseholdLine>,
     pub injured: Vec<HouseholdLine>,
     pub unreached: Vec<HouseholdLine>,
+    pub rounds: Vec<RoundLine>,
+}
+
+/// A round of instructions on the after-action report.
+pub struct RoundLine {
+    pub level: String,
+    pub sent_at: String,
+    pub acknowledged: i64,
+    pub instructions: i64,
+    pub median: String,
+    pub p90: String,
+}
+
+fn minutes(m: Option<f64>) -> String {
+    m.map(|m| format!("{m:.1}")).unwrap_or_else(|| "—".into())
 }
 
 async fn report_page(
@@ -550,6 +584,18 @@ async fn report_page(
             activated_at: beijing(v.activated_at),
             stood_down_at: v.stood_down_at.map(beijing).unwrap_or_default(),
             duration: format!("{}:{:02}", r.duration_minutes / 60, r.duration_minutes % 60),
+            rounds: r
+                .rounds
+                .iter()
+                .map(|x| RoundLine {
+                    level: x.level_name.clone(),
+                    sent_at: beijing(x.sent_at),
+                    acknowledged: x.acknowledged,
+                    instructions: x.instructions,
+                    median: minutes(x.median_minutes),
+                    p90: minutes(x.p90_minutes),
+                })
+                .collect(),
             summary: v.summary.clone(),
             total: cells(&t, &v.rollcall),
             households_total: v.households_total,
@@ -662,6 +708,30 @@ pub fn xlsx_workbook(r: &AfterActionReport) -> AppResult<Vec<u8>> {
                 format!("{} / {}", v.instructions_acknowledged, v.instructions_total),
             ],
         ],
+    ));
+    sheets.push((
+        "各轮签收",
+        vec![
+            "响应级别",
+            "下发时间",
+            "已签收",
+            "指令数",
+            "用时中位数（分钟）",
+            "90% 用时（分钟）",
+        ],
+        r.rounds
+            .iter()
+            .map(|x| {
+                vec![
+                    x.level_name.clone(),
+                    beijing(x.sent_at),
+                    x.acknowledged.to_string(),
+                    x.instructions.to_string(),
+                    minutes(x.median_minutes),
+                    minutes(x.p90_minutes),
+                ]
+            })
+            .collect(),
     ));
     sheets.push((
         "各村清点",
@@ -916,9 +986,7 @@ async fn rollcall_form(
     Path(id): Path<String>,
     Form(f): Form<RollCallForm>,
 ) -> Response {
-    let result = async {
-        let caller = ctx.require_caller()?;
-        check_csrf(caller, &f.csrf)?;
+    let act = async |caller: &Caller| {
         let req = RollCallRequest {
             entries: vec![RollCallEntryIn {
                 household: f.household,
@@ -929,12 +997,8 @@ async fn rollcall_form(
             idempotency_key: None,
         };
         emergency::roll_call(&state, caller, id_param(&id)?, req).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to("/field/rollcall").into_response(),
-        Err(e) => ctx.error(e),
-    }
+    };
+    posted(&ctx, &f.csrf, act, |_| "/field/rollcall".into()).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -974,17 +1038,11 @@ async fn ack_form(
     Path((id, seq)): Path<(String, String)>,
     Form(f): Form<AckForm>,
 ) -> Response {
-    let result = async {
-        let caller = ctx.require_caller()?;
-        check_csrf(caller, &f.csrf)?;
+    let act = async |caller: &Caller| {
         let seq = seq
             .parse::<i64>()
             .map_err(|_| AppError::NotFound("instruction".into()))?;
         emergency::acknowledge(&state, caller, id_param(&id)?, seq).await
-    }
-    .await;
-    match result {
-        Ok(_) => Redirect::to("/field/rollcall").into_response(),
-        Err(e) => ctx.error(e),
-    }
+    };
+    posted(&ctx, &f.csrf, act, |_| "/field/rollcall".into()).await
 }

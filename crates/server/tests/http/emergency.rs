@@ -803,3 +803,152 @@ async fn the_damai_replay_ends_with_34_households_evacuated_and_nobody_hurt() {
     assert_eq!(items.len(), 34);
     assert!(items.iter().all(|h| h["village"] == VILLAGE));
 }
+
+#[tokio::test]
+async fn incident_changes_go_live_and_each_level_keeps_its_acknowledgements() {
+    use crate::events::{Sse, Stream};
+    use std::time::Duration;
+    let app = App::new().await;
+    let admin = app.token("admin").await;
+    let p = picks(&app, &admin).await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let head = app.token(&format!("head-{}", p.group)).await;
+    let auth = |t: &str| format!("Bearer {t}");
+    let stream = |node: &str| format!("/api/v1/events?territory={node}");
+    // The township's stream, a stream below the area (the head's group: an incident is news
+    // for every node inside it) and one of another township (not its news).
+    let mut town = Stream::open(&app, &stream(TOWNSHIP), ("authorization", &auth(&centre))).await;
+    let mut group = Stream::open(&app, &stream(&p.group), ("authorization", &auth(&head))).await;
+    let mut other = Stream::open(
+        &app,
+        &stream(&p.other_township),
+        ("authorization", &auth(&admin)),
+    )
+    .await;
+
+    let r = activate(&app, &centre, &[VILLAGE], 3, "直播与各轮签收").await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_i64().unwrap();
+    let base = format!("/api/v1/incidents/{id}");
+    let wait = Duration::from_secs(10);
+    let of = |kind: &'static str| {
+        let id = id.to_string();
+        move |e: &Sse| e.event.as_deref() == Some(kind) && e.data["incident"] == id.as_str()
+    };
+    let heard = town
+        .until(wait, of("incident_activated"))
+        .await
+        .expect("township hears it");
+    assert_eq!(heard.data["level"], 3);
+    assert_eq!(
+        heard.data["territory"], VILLAGE,
+        "published at the area's node"
+    );
+    group
+        .until(wait, of("incident_activated"))
+        .await
+        .expect("the group hears it");
+
+    // The head acknowledges his instruction, then reports a batch.
+    let mine = app.get("/api/v1/me/instructions", Some(&head)).await.json();
+    let seq = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["incident"] == id)
+        .expect("the head has an instruction")["seq"]
+        .as_i64()
+        .unwrap();
+    let ack = format!("{base}/instructions/{seq}/ack");
+    app.post_json(&ack, &json!({}), Some(&head))
+        .await
+        .expect(StatusCode::OK);
+    town.until(wait, of("incident_acknowledged"))
+        .await
+        .expect("ack heard");
+    let households = app
+        .get(&format!("{base}/households"), Some(&head))
+        .await
+        .json();
+    let h = households["items"][0]["household"].as_i64().unwrap();
+    app.post_json(
+        &format!("{base}/rollcall"),
+        &json!({"entries": [{"household": h, "status": "safe"}]}),
+        Some(&head),
+    )
+    .await
+    .expect(StatusCode::OK);
+    group
+        .until(wait, of("incident_rollcall"))
+        .await
+        .expect("roll call heard");
+
+    // Raised to Ⅱ: sent again, to be acknowledged again; the first round keeps its one.
+    app.post_json(
+        &format!("{base}/level"),
+        &json!({"level": 2, "reason": "降雨加剧"}),
+        Some(&centre),
+    )
+    .await
+    .expect(StatusCode::OK);
+    let changed = town
+        .until(wait, of("incident_changed"))
+        .await
+        .expect("level heard");
+    assert_eq!(changed.data["level"], 2);
+    assert_eq!(changed.data["events"], json!(["level_changed"]));
+    let v = app.get(&base, Some(&centre)).await.json();
+    assert_eq!(
+        v["instructions_acknowledged"], 0,
+        "the new round starts unacknowledged"
+    );
+    let report = app
+        .get(&format!("{base}/report"), Some(&centre))
+        .await
+        .json();
+    let rounds = report["rounds"].as_array().unwrap();
+    assert_eq!(rounds.len(), 2, "{report}");
+    assert_eq!(
+        (
+            rounds[0]["level"].as_i64(),
+            rounds[0]["acknowledged"].as_i64()
+        ),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        (
+            rounds[1]["level"].as_i64(),
+            rounds[1]["acknowledged"].as_i64()
+        ),
+        (Some(2), Some(0))
+    );
+    app.post_json(&ack, &json!({}), Some(&head))
+        .await
+        .expect(StatusCode::OK);
+    let report = app
+        .get(&format!("{base}/report"), Some(&centre))
+        .await
+        .json();
+    let rounds = report["rounds"].as_array().unwrap();
+    assert_eq!(rounds[0]["acknowledged"], 1);
+    assert_eq!(rounds[1]["acknowledged"], 1);
+    assert_eq!(
+        rounds[1]["instructions"], v["instructions_total"],
+        "every instruction was sent again"
+    );
+    // The workbook has the rounds too.
+    let x = app.get(&format!("{base}/report.xlsx"), Some(&centre)).await;
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(x.body.clone())).unwrap();
+    assert_eq!(book.worksheet_range("各轮签收").unwrap().height(), 3);
+
+    // Another township's stream heard none of it.
+    assert!(
+        other
+            .until(Duration::from_millis(300), |e| e.data["incident"]
+                == id.to_string().as_str())
+            .await
+            .is_none(),
+        "{:?}",
+        other.seen
+    );
+}
