@@ -237,7 +237,7 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     crate::demo::load(&db, domain::demo::Scale::Full, &SystemClock).await?;
     let state = AppState::new(db.clone(), Arc::new(SystemClock), Settings::default());
     // The background jobs run as in `gesang serve`: the indexer competes for the writer.
-    crate::jobs::spawn_clock(state.clone());
+    crate::jobs::spawn_clock(state.clone(), crate::jobs::TICK);
     crate::search_index::spawn_indexer(state.clone());
     let app = crate::router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -494,7 +494,7 @@ async fn intake(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         args.rate,
         db.backend().as_str()
     );
-    db.close().await;
+    state.close().await;
     match scratch {
         Scratch::Dir(dir) => {
             let _ = std::fs::remove_dir_all(dir);
@@ -552,7 +552,7 @@ async fn fanout(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
     );
     crate::demo::load(&db, domain::demo::Scale::Small, &SystemClock).await?;
     let state = AppState::new(db.clone(), Arc::new(SystemClock), Settings::default());
-    crate::jobs::spawn_clock(state.clone());
+    crate::jobs::spawn_clock(state.clone(), crate::jobs::TICK);
     crate::search_index::spawn_indexer(state.clone());
     let app = crate::router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -721,8 +721,7 @@ async fn fanout(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result<
         sent.len(),
         db.backend().as_str()
     );
-    state.events.shutdown();
-    db.close().await;
+    state.close().await;
     match scratch {
         Scratch::Dir(dir) => {
             let _ = std::fs::remove_dir_all(dir);

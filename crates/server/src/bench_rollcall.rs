@@ -97,7 +97,7 @@ pub async fn run(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result
 
 async fn measure(args: &BenchArgs, db: &Db, setup: Instant) -> anyhow::Result<()> {
     let state = AppState::new(db.clone(), Arc::new(SystemClock), Settings::default());
-    crate::jobs::spawn_clock(state.clone());
+    crate::jobs::spawn_clock(state.clone(), crate::jobs::TICK);
     crate::search_index::spawn_indexer(state.clone());
     let app = crate::router(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -364,5 +364,6 @@ async fn measure(args: &BenchArgs, db: &Db, setup: Instant) -> anyhow::Result<()
         exact && failed == 0 && broken == 0,
         "the roll call was not exact"
     );
+    state.events.stop().await;
     Ok(())
 }

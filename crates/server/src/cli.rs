@@ -223,9 +223,13 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     crate::actions::rules::load(&state)
         .await
         .map_err(|e| anyhow::anyhow!("cannot load the rules: {e}"))?;
-    crate::jobs::spawn_clock(state.clone());
+    crate::jobs::spawn_clock(
+        state.clone(),
+        std::time::Duration::from_millis(args.clock_tick_ms),
+    );
     crate::search_index::spawn_indexer(state.clone());
     let events = state.events.clone();
+    let hub = events.clone();
     let app = crate::router(state);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -243,6 +247,8 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
     .await
     .context("server failed")?;
     tracing::info!("shutting down: closing the database");
+    // The live-event pump stops first: its last read must not meet a closed pool.
+    hub.stop().await;
     db.close().await;
     Ok(())
 }

@@ -169,6 +169,10 @@ pub struct ServeArgs {
     /// Mark session cookies `Secure` (set when served over HTTPS).
     #[arg(long, env = "GESANG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// How often the supervision clock looks for due yellow and red cards, in milliseconds.
+    #[arg(long, env = "GESANG_CLOCK_TICK_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(10..))]
+    pub clock_tick_ms: u64,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -214,5 +214,6 @@ pub async fn replay(db: Db) -> anyhow::Result<i64> {
         "gesang demo-incident: stood down; {} ; board at /incidents/{id}, report at /incidents/{id}/report",
         v.summary
     );
+    state.events.stop().await;
     Ok(id)
 }

@@ -109,6 +109,8 @@ pub struct Events {
     stop: CancellationToken,
     /// Keys of [`Events::publish_throttled`]: when each last went out, and whether one waits.
     throttle: Arc<std::sync::Mutex<std::collections::HashMap<String, Throttle>>>,
+    /// The pump task, awaited by [`Events::stop`] so it never runs on a closed pool.
+    pump: Arc<std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 #[derive(Default)]
@@ -126,8 +128,12 @@ impl Events {
             tx,
             stop: CancellationToken::new(),
             throttle: Default::default(),
+            pump: Arc::default(),
         };
-        tokio::spawn(pump(events.clone(), clock));
+        let task = tokio::spawn(pump(events.clone(), clock));
+        if let Ok(mut slot) = events.pump.lock() {
+            *slot = Some(task);
+        }
         events
     }
 
@@ -210,6 +216,16 @@ impl Events {
     /// End every stream and the pump (graceful shutdown: open streams would keep it waiting).
     pub fn shutdown(&self) {
         self.stop.cancel();
+    }
+
+    /// End every stream and the pump, and wait until the pump has stopped: call it before the
+    /// database closes, or the pump's last read meets a closed pool.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        let task = self.pump.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// The stream of events inside `node` (scope already checked), after event `after` when

@@ -11,13 +11,13 @@ use crate::actions::case::{apply_events, engine_case, record_of, timers};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// How often the clock looks for due timers.
+/// How often the clock looks for due timers (`serve --clock-tick-ms`).
 pub const TICK: Duration = Duration::from_secs(15);
 
-/// Run the supervision clock until the process ends.
-pub fn spawn_clock(state: AppState) {
+/// Run the supervision clock until the process ends, looking for due timers every `every`.
+pub fn spawn_clock(state: AppState, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(TICK);
+        let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;

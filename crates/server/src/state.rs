@@ -79,6 +79,15 @@ impl AppState {
     }
 }
 
+impl AppState {
+    /// Stop the background work that reads the database (the live-event pump), then close
+    /// the database: a program that made an `AppState` ends with this.
+    pub async fn close(&self) {
+        self.events.stop().await;
+        self.db.close().await;
+    }
+}
+
 /// The wall clock: the one place Gesang reads the system time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

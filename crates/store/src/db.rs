@@ -249,7 +249,8 @@ impl Db {
     /// Whether [`Db::close`] has been called (background jobs stop then).
     pub fn is_closed(&self) -> bool {
         match &self.pools {
-            Pools::Sqlite { write, .. } => write.is_closed(),
+            // The read pool closes first: a read failing on it is the database closing too.
+            Pools::Sqlite { read, write } => read.is_closed() || write.is_closed(),
             Pools::Postgres(pg) => pg.is_closed(),
         }
     }

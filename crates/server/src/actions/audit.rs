@@ -16,7 +16,7 @@ pub const REVEAL: &str = "reveal_personal_data";
 
 /// What a reveal showed.
 pub struct Reveal<'a> {
-    /// `household`, `case`, `households` (a list), `history`.
+    /// `household`, `case`, `households` (a list), `history`, `members` (a list).
     pub kind: &'static str,
     pub id: String,
     pub territory: Option<&'a str>,

@@ -857,7 +857,8 @@ pub struct InstructionView {
     pub role: String,
     pub role_name: String,
     pub recipient: String,
-    /// Shown only to those who see personal data; members' work phones are shown to staff.
+    /// The member's phone: unmasked (and audited) for those who command the incident or see
+    /// personal data, masked for the others.
     pub phone: Option<String>,
     pub territory: String,
     pub level: i64,
@@ -972,7 +973,34 @@ pub async fn open_instructions(
         .db
         .incident_instructions(id, true, after, limit)
         .await?;
+    // Members' phones are what the command rings when an instruction goes unacknowledged:
+    // shown to those who command or see personal data, and then written to the audit log (one
+    // reveal per answer, naming the members) before anything is shown; masked for the others.
     let masked = !caller.role().sees_personal_data() && !commands_role(caller.role());
+    if !masked {
+        let mut members: Vec<i64> = rows
+            .iter()
+            .filter(|r| r.member_phone.as_deref().is_some_and(|p| !p.is_empty()))
+            .filter_map(|r| r.member)
+            .collect();
+        members.sort_unstable();
+        members.dedup();
+        if !members.is_empty() {
+            let ids: Vec<String> = members.iter().map(i64::to_string).collect();
+            crate::actions::audit::reveal(
+                state,
+                caller,
+                crate::actions::audit::Reveal {
+                    kind: "members",
+                    id: ids.join(","),
+                    territory: i.territories.first().map(TerritoryCode::as_str),
+                    fields: &["phone"],
+                    via: "incident instructions",
+                },
+            )
+            .await?;
+        }
+    }
     Ok(rows
         .into_iter()
         .map(|r| {

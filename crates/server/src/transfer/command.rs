@@ -223,7 +223,7 @@ pub async fn run_import(db: Db, args: ImportArgs) -> anyhow::Result<()> {
         rows as f64 / seconds.max(1e-9)
     )?;
     drop(out);
-    state.db.close().await;
+    state.close().await;
     if unwritten > 0 {
         anyhow::bail!("{unwritten} file(s) were not imported");
     }
@@ -249,7 +249,9 @@ pub async fn run_export(db: Db, args: ExportArgs) -> anyhow::Result<()> {
     let n = match kind {
         Kind::Cases => {
             let state = state_for(db.clone()).await?;
-            super::cases::export_cases(&state, &op, &territory, format, &args.output).await?
+            let n = super::cases::export_cases(&state, &op, &territory, format, &args.output).await;
+            state.events.stop().await;
+            n?
         }
         _ => {
             super::org::export(

@@ -372,3 +372,102 @@ async fn the_households_of_an_incident_shown_unmasked_are_one_reveal() {
         1
     );
 }
+
+/// Members' phones on an incident's open instructions (issue 9): shown to those who command the
+/// incident, each answer one reveal naming the members (written before the answer); masked for a
+/// department handler, whose answers write nothing.
+#[tokio::test]
+async fn members_phones_on_instructions_are_one_reveal_per_answer_or_masked() {
+    let app = App::new().await;
+    let admin = app.token("admin").await;
+    let centre = app.token(&format!("center-{TOWNSHIP}")).await;
+    let police = app.token(&format!("handler-{TOWNSHIP}-police")).await;
+    let r = app
+        .post_json(
+            "/api/v1/incidents",
+            &json!({"plan": "debris-flow", "territories": [TOWNSHIP], "level": 4,
+                    "title": "审计测试：成员电话"}),
+            Some(&centre),
+        )
+        .await;
+    r.expect(StatusCode::CREATED);
+    let id = r.json()["id"].as_i64().unwrap();
+    let uri = format!("/api/v1/incidents/{id}/instructions?limit=1000");
+    let members_entries = || async {
+        let r = app
+            .get(
+                "/api/v1/audit?subject_kind=members&limit=1000",
+                Some(&admin),
+            )
+            .await;
+        r.expect(StatusCode::OK);
+        // Only this test's requests (other tests open boards too, with another client).
+        let mine: Vec<Value> = r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["client"].as_str().is_some_and(|c| c.contains(AGENT)))
+            .cloned()
+            .collect();
+        mine
+    };
+
+    // The centre operator commands it: phones shown, one entry for the answer.
+    let before = members_entries().await.len();
+    let open = get_as(&app, &uri, &centre).await;
+    open.expect(StatusCode::OK);
+    let phones: Vec<String> = open
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["phone"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        phones.len() > 10,
+        "members' instructions with phones: {}",
+        phones.len()
+    );
+    assert!(
+        phones.iter().all(|p| !p.contains('*')),
+        "unmasked: {phones:?}"
+    );
+    let after = members_entries().await;
+    assert_eq!(after.len(), before + 1, "one reveal for the answer");
+    let e = &after[0];
+    assert_eq!(e["action"], "reveal_personal_data");
+    assert_eq!(fields(e), ["phone"]);
+    assert_eq!(e["role"], "center_operator");
+    assert!(e["client"].as_str().unwrap().contains(AGENT), "{e}");
+    let named = e["subject_id"].as_str().unwrap().split(',').count();
+    assert_eq!(named, phones.len(), "every member shown is named: {e}");
+    let log = app
+        .get("/api/v1/audit?limit=1000", Some(&admin))
+        .await
+        .text();
+    assert!(
+        phones.iter().all(|p| !log.contains(p.as_str())),
+        "a phone in the audit log"
+    );
+
+    // A department handler sees the board with the phones masked, and nothing is written.
+    let theirs = get_as(&app, &uri, &police).await;
+    theirs.expect(StatusCode::OK);
+    let masked: Vec<String> = theirs
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["phone"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(masked.len(), phones.len());
+    assert!(
+        masked.iter().all(|p| p.contains("****")),
+        "masked: {masked:?}"
+    );
+    assert_eq!(
+        members_entries().await.len(),
+        before + 1,
+        "a masked answer writes nothing"
+    );
+}

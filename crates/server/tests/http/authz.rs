@@ -490,3 +490,493 @@ async fn every_operation_documents_the_errors_it_can_answer() {
     }
     assert!(checked > 100, "only {checked} documented errors checked");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Writes with real bodies, inside and outside the caller's scope
+
+/// Every write operation (POST, PUT, DELETE) of the OpenAPI document, sent with a body that
+/// would succeed, by every role, once on a target inside 达麦乡 (the nearest of its kind to the
+/// role's own node) and once on the same kind of target in another township of 夏河县 (outside
+/// every role's scope but the administrator's). A write operation missing from this table fails
+/// the suite; so does any cell that differs, and any 2xx outside the scope.
+///
+/// Columns: method, path, URI, subject, inside cells, outside cells, flags. One character per
+/// role in [`ROLES`] order: `2` 2xx, `3` 403, `4` 404, `U` 401, `v` another 4xx (the input
+/// refused), `r` an import answered with its report, every row refused as out of scope, `-` not sent (the operation has no outside: the caller's own account, a public door, or the
+/// rules of the whole platform).
+///
+/// Placeholders, filled per side: `{group}`, `{grid}`, `{village}`, `{township}`; `{id}` a
+/// subject of the row's kind; `{member}`, `{monastery}`, `{household}`, `{incident}` subjects of
+/// those kinds; `{head}` the current head of `{group}` (so the write changes nothing);
+/// `{n}`, `{phone}`, `{idn}` fresh values. Subjects `fresh_pairing` and `fresh_incident` are
+/// made anew (by the administrator, by the county leader) before each request: the operation
+/// ends them. Flags: `echo` sends what the administrator reads at the same URI (an update that
+/// changes nothing); `body:<json>`; `csv` sends `body` as a CSV upload; `png` a photo upload.
+const WRITES: &str = r#"
+# platform (the caller's own account, and the public login)
+post   /api/v1/me/password                  /api/v1/me/password                   self      vvvvvv ------  body:{"current_password":"not-it","new_password":"a-Long-new-pass-2025"}
+post   /api/v1/auth/logout                  /api/v1/auth/logout                   self      222222 ------
+post   /api/v1/auth/token                   /api/v1/auth/token                    public    UUUUUU ------  body:{"username":"admin","password":"not-it"}
+put    /api/v1/admin/rules                  /api/v1/admin/rules                   global    233333 ------  echo
+# cases
+post   /api/v1/cases                        /api/v1/cases                         node      222222 233333  body:{"category":"management.environment.garbage","description":"写入矩阵 {n}","territory":"{group}"}
+post   /api/v1/cases/{id}/actions           /api/v1/cases/{id}/actions            case      333333 333333  body:{"action":"note","text":"写入矩阵备注"}
+put    /api/v1/cases/{id}/mediation         /api/v1/cases/{id}/mediation          case      vvvvvv vvvvvv  body:{"started_on":"2025-01-06","parties":[{"name":"甲","kind":"person"},{"name":"乙","kind":"person"}],"people_involved":2,"mediators":[{"name":"丙"}]}
+post   /api/v1/cases/{id}/attachments       /api/v1/cases/{id}/attachments        case      222323 233333  png
+# the resident channel and Open311 keys
+post   /api/v1/public/reports               /api/v1/public/reports                public    vvvvvv ------
+post   /api/v1/public/reports/{tracking_code}/rating /api/v1/public/reports/GN-NOPE/rating public 444444 ------ body:{"satisfaction":"satisfied"}
+post   /api/v1/admin/open311-keys           /api/v1/admin/open311-keys            global    233333 ------  body:{"name":"写入矩阵 {n}"}
+# the organisation
+post   /api/v1/import/{kind}                /api/v1/import/households?dry_run=true node     232333 23r333  csv body:网格编码,联防组编码,户主姓名,住址,联系电话,身份证号\n{grid},{group},矩阵户{n},矩阵村{n}号,{phone},{idn}\n
+post   /api/v1/org/households               /api/v1/org/households                node      232333 233333  body:{"grid":"{grid}","group":"{group}","head_name":"矩阵户{n}","address":"矩阵村{n}号","phone":"{phone}","id_number":"{idn}"}
+put    /api/v1/org/households/{id}          /api/v1/org/households/{id}           household 232333 233333  echo
+post   /api/v1/org/members                  /api/v1/org/members                   node      232333 233333  body:{"name":"矩阵{n}","gender":"女","phone":"{phone}","forces":["militia"],"unit":"{township}","territory":"{township}","title":"民兵"}
+put    /api/v1/org/members/{id}             /api/v1/org/members/{id}              member    232333 233333  echo
+post   /api/v1/org/units                    /api/v1/org/units                     node      232333 233333  body:{"territory":"{township}","slug":"matrix{n}","name":"矩阵站{n}"}
+put    /api/v1/org/units/{code}             /api/v1/org/units/{township}-police   node      232333 233333  body:{"name":"派出所"}
+post   /api/v1/org/groups                   /api/v1/org/groups?grid={grid}        node      232333 233333  body:{"name":"矩阵联防组{n}"}
+put    /api/v1/org/groups/{code}            /api/v1/org/groups/{group}            node      232333 233333  body:{"head":{head}}
+post   /api/v1/org/places/{kind}            /api/v1/org/places/monastery          node      232333 233333  body:{"name":"矩阵寺{n}","territory":"{village}","people":3}
+put    /api/v1/org/places/{kind}/{id}       /api/v1/org/places/monastery/{id}     monastery 232333 233333  echo
+post   /api/v1/org/pairings                 /api/v1/org/pairings                  node      232333 233333  body:{"kind":"monastery","member":{member},"target":"{monastery}","start_date":"2025-01-01"}
+put    /api/v1/org/pairings/{id}            /api/v1/org/pairings/{id}             pairing   232333 233333  echo
+delete /api/v1/org/pairings/{id}            /api/v1/org/pairings/{id}             fresh_pairing 232333 233333
+# field work
+post   /api/v1/worklogs                     /api/v1/worklogs                      node      332223 333333  body:{"kind":"propaganda","territory":"{grid}","details":{"topic":"写入矩阵","place":"村委会","attendees":3,"language":"bilingual"}}
+post   /api/v1/daily-reports                /api/v1/daily-reports                 self      333322 ------  body:{"date":"{today}","nothing_to_report":true}
+put    /api/v1/admin/assessment-weights     /api/v1/admin/assessment-weights      global    233333 ------  echo
+# emergency
+put    /api/v1/plans/{code}                 /api/v1/plans/debris-flow             global    233333 ------  echo
+post   /api/v1/incidents                    /api/v1/incidents                     node      322333 333333  body:{"plan":"debris-flow","territories":["{township}"],"level":4,"title":"写入矩阵 {n}"}
+post   /api/v1/incidents/{id}/instructions/{seq}/ack /api/v1/incidents/{incident}/instructions/1/ack incident 333333 333333
+post   /api/v1/incidents/{id}/level         /api/v1/incidents/{id}/level          fresh_incident 322333 333333 body:{"level":3,"reason":"写入矩阵"}
+post   /api/v1/incidents/{id}/orders        /api/v1/incidents/{incident}/orders   incident  322333 333333  body:{"text":"写入矩阵命令"}
+post   /api/v1/incidents/{id}/reports       /api/v1/incidents/{incident}/reports  incident  322333 333333  body:{"text":"写入矩阵报告"}
+post   /api/v1/incidents/{id}/rollcall      /api/v1/incidents/{incident}/rollcall incident  322322 333333  body:{"entries":[{"household":{household},"status":"safe"}]}
+post   /api/v1/incidents/{id}/stand-down    /api/v1/incidents/{id}/stand-down     fresh_incident 322333 333333 body:{"summary":"写入矩阵结束"}
+"#;
+
+struct WriteRule {
+    method: String,
+    path: String,
+    uri: String,
+    subject: String,
+    inside: String,
+    outside: String,
+    echo: bool,
+    csv: bool,
+    png: bool,
+    body: String,
+}
+
+fn write_rules() -> Vec<WriteRule> {
+    WRITES
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            // Columns are separated by runs of spaces; the flags keep theirs.
+            let mut w: Vec<&str> = Vec::new();
+            let mut rest = l;
+            for _ in 0..6 {
+                let t = rest.trim_start();
+                let end = t.find(char::is_whitespace).unwrap_or(t.len());
+                w.push(&t[..end]);
+                rest = &t[end..];
+            }
+            w.push(rest.trim());
+            let flags = w[6];
+            let body = flags
+                .find("body:")
+                .map(|i| flags[i + 5..].replace("\\n", "\n"))
+                .unwrap_or_else(|| "{}".to_owned());
+            WriteRule {
+                method: w[0].to_owned(),
+                path: w[1].to_owned(),
+                uri: w[2].to_owned(),
+                subject: w[3].to_owned(),
+                inside: w[4].to_owned(),
+                outside: w[5].to_owned(),
+                echo: flags.split_whitespace().any(|f| f == "echo"),
+                csv: flags.split_whitespace().any(|f| f == "csv"),
+                png: flags.split_whitespace().any(|f| f == "png"),
+                body,
+            }
+        })
+        .collect()
+}
+
+/// The write matrix's own database (the small demo again): these writes change what the other
+/// modules count.
+fn writes_db() -> &'static store::testing::TestDb {
+    static DB: OnceLock<store::testing::TestDb> = OnceLock::new();
+    DB.get_or_init(|| {
+        on_own_runtime(async {
+            let t = store::testing::create("gesang_authz_writes")
+                .await
+                .expect("create the write matrix's database");
+            let db = store::testing::connect(&t.url).await.expect("connect");
+            db.migrate().await.expect("migrate");
+            let clock = FixedClock::at(Utc.with_ymd_and_hms(2025, 1, 6, 2, 0, 0).unwrap());
+            server::demo::load(&db, Scale::Small, &clock)
+                .await
+                .expect("load the small demo");
+            db.close().await;
+            t
+        })
+    })
+}
+
+/// A valid resident ID number made from `n` (the check character computed).
+fn id_number_of(n: usize) -> String {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let body = format!("62302719800101{:03}", n % 1000);
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    format!("{body}{}", CHECK[(sum % 11) as usize])
+}
+
+/// One side of the matrix: the nodes of 达麦乡 (inside) or of another township (outside).
+#[derive(Clone)]
+struct Side {
+    group: String,
+    grid: String,
+    village: String,
+    township: String,
+}
+
+impl Side {
+    fn chain(&self) -> [&str; 4] {
+        [&self.group, &self.grid, &self.village, &self.township]
+    }
+}
+
+async fn send_write(
+    app: &App,
+    rule: &WriteRule,
+    uri: &str,
+    body: &str,
+    token: &str,
+) -> (StatusCode, String) {
+    let mut req = Request::builder()
+        .method(Method::from_bytes(rule.method.to_uppercase().as_bytes()).unwrap())
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let body = if rule.png {
+        let (ct, bytes) = super::attachments::multipart(&[(
+            "file",
+            Some("x.png"),
+            include_bytes!("../../../domain/testdata/photo-gps.png"),
+        )]);
+        req = req.header(header::CONTENT_TYPE, ct);
+        Body::from(bytes)
+    } else if rule.csv {
+        req = req.header(header::CONTENT_TYPE, "text/csv");
+        Body::from(body.to_owned())
+    } else if rule.method == "delete" {
+        Body::empty()
+    } else {
+        req = req.header(header::CONTENT_TYPE, "application/json");
+        Body::from(body.to_owned())
+    };
+    let r = app.send(req.body(body).unwrap()).await;
+    (r.status, r.text())
+}
+
+fn write_cell(s: StatusCode, body: &str) -> char {
+    match s.as_u16() {
+        // An import answers with its report: every row refused as out of scope.
+        200..=299 if body.contains("\"out_of_scope\"") && body.contains("\"imported\":0") => 'r',
+        200..=299 => '2',
+        403 => '3',
+        404 => '4',
+        401 => 'U',
+        500..=599 => '5',
+        400..=499 => 'v',
+        _ => '?',
+    }
+}
+
+#[tokio::test]
+async fn every_write_is_refused_outside_the_scope_and_answers_inside_as_declared() {
+    let db = store::testing::connect(&writes_db().url)
+        .await
+        .expect("connect");
+    let state = AppState::new(db, Arc::new(SystemClock), Settings::default());
+    server::actions::rules::load(&state).await.expect("rules");
+    let app = App {
+        router: server::router(state.clone()),
+        state,
+    };
+    let admin = app.token("admin").await;
+    let county_leader = app.token("leader-623027").await;
+    let p = picks(&app, &admin).await;
+    let ot = p.other_township.clone();
+    let ov = children(&app.territory(&admin, &ot).await)[0].clone();
+    let og = children(&app.territory(&admin, &ov).await)[0].clone();
+    let ogroup = children(&app.territory(&admin, &og).await)
+        .first()
+        .cloned()
+        .unwrap_or_else(|| og.clone());
+    let inside = Side {
+        group: p.group.clone(),
+        grid: p.grid.clone(),
+        village: VILLAGE.to_owned(),
+        township: TOWNSHIP.to_owned(),
+    };
+    let outside = Side {
+        group: ogroup,
+        grid: og,
+        village: ov,
+        township: ot,
+    };
+
+    // Every documented write has a row, and every row a documented write.
+    let doc = app.get("/api/v1/openapi.json", None).await.json();
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for m in ["post", "put", "patch", "delete"] {
+            if item.get(m).is_some() {
+                documented.insert((m.to_owned(), path.clone()));
+            }
+        }
+    }
+    let table = write_rules();
+    let declared: BTreeSet<(String, String)> = table
+        .iter()
+        .map(|r| (r.method.clone(), r.path.clone()))
+        .collect();
+    let missing: Vec<_> = documented.difference(&declared).collect();
+    assert!(
+        missing.is_empty(),
+        "write operations missing from the write matrix: {missing:?}"
+    );
+    let stale: Vec<_> = declared.difference(&documented).collect();
+    assert!(
+        stale.is_empty(),
+        "rows for writes that do not exist: {stale:?}"
+    );
+
+    // A case and an incident on each side (the incident by the county leader).
+    let mut cases = BTreeMap::new();
+    let mut incidents = BTreeMap::new();
+    let activate = |side: Side, n: usize| {
+        let (app, leader) = (&app, county_leader.clone());
+        async move {
+            let r = app
+                .post_json(
+                    "/api/v1/incidents",
+                    &json!({"plan": "debris-flow", "territories": [side.township], "level": 4,
+                            "title": format!("写入矩阵 {n}")}),
+                    Some(&leader),
+                )
+                .await;
+            r.expect(StatusCode::CREATED);
+            r.json()["id"].as_i64().unwrap().to_string()
+        }
+    };
+    for (key, side) in [("in", &inside), ("out", &outside)] {
+        let r = app
+            .post_json(
+                "/api/v1/cases",
+                &json!({"category": "attention.dispute.neighbour", "description": "写入矩阵的报事",
+                        "territory": side.group}),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+        cases.insert(key, r.json()["id"].as_str().unwrap().to_owned());
+        incidents.insert(key, activate(side.clone(), 0).await);
+    }
+    let mut subjects = Subjects {
+        ids: BTreeMap::new(),
+    };
+    let accounts = [
+        "admin".to_owned(),
+        format!("leader-{TOWNSHIP}"),
+        format!("center-{TOWNSHIP}"),
+        format!("handler-{TOWNSHIP}-police"),
+        format!("worker-{}", p.grid),
+        format!("head-{}", p.group),
+    ];
+    let mut tokens = Vec::new();
+    for user in &accounts {
+        tokens.push(app.token(user).await);
+    }
+    let today = Utc::now()
+        .with_timezone(&domain::clock::china_offset())
+        .date_naive()
+        .to_string();
+    let mut n = 0usize;
+    let mut requests = 0usize;
+    let mut observed = Vec::new();
+    let mut wrong = Vec::new();
+    for rule in &table {
+        assert!(
+            rule.inside.len() == ROLES.len() && rule.outside.len() == ROLES.len(),
+            "{} {}",
+            rule.method,
+            rule.path
+        );
+        let mut cells = [String::new(), String::new()];
+        for (i, user) in accounts.iter().enumerate() {
+            for (k, (key, side)) in [("in", &inside), ("out", &outside)].into_iter().enumerate() {
+                let want =
+                    (if k == 0 { &rule.inside } else { &rule.outside }).as_bytes()[i] as char;
+                if k == 1 && want == '-' {
+                    cells[1].push('-');
+                    continue;
+                }
+                n += 1;
+                // The subjects of this side.
+                let mut near = BTreeMap::new();
+                for kind in ["household", "member", "pairing", "monastery"] {
+                    let mut id = None;
+                    for node in side.chain() {
+                        id = subjects.get(&app, &admin, kind, node).await;
+                        if id.is_some() {
+                            break;
+                        }
+                    }
+                    near.insert(kind, id.unwrap_or_else(|| "999999999".into()));
+                }
+                near.insert("case", cases[key].clone());
+                near.insert("incident", incidents[key].clone());
+                let head = {
+                    let v = app
+                        .get(
+                            &format!("/api/v1/org/groups?grid={}", side.grid),
+                            Some(&admin),
+                        )
+                        .await
+                        .json();
+                    let list = v
+                        .as_array()
+                        .cloned()
+                        .or_else(|| v["items"].as_array().cloned());
+                    list.unwrap_or_default()
+                        .iter()
+                        .find(|g| g["code"] == side.group.as_str())
+                        .map(|g| g["head"].to_string())
+                        .unwrap_or_else(|| "null".into())
+                };
+                let fill = |s: &str, id: &str| {
+                    s.replace("{group}", &side.group)
+                        .replace("{grid}", &side.grid)
+                        .replace("{village}", &side.village)
+                        .replace("{township}", &side.township)
+                        .replace("{member}", &near["member"])
+                        .replace("{monastery}", &near["monastery"])
+                        .replace("{household}", &near["household"])
+                        .replace("{incident}", &near["incident"])
+                        .replace("{head}", &head)
+                        .replace("{today}", &today)
+                        .replace("{phone}", &format!("139{:08}", 40_000_000 + n))
+                        .replace("{idn}", &id_number_of(n))
+                        .replace("{n}", &n.to_string())
+                        .replace("{id}", id)
+                };
+                let id = match rule.subject.as_str() {
+                    "fresh_pairing" => {
+                        let body = fill(
+                            r#"{"kind":"monastery","member":{member},"target":"{monastery}","start_date":"2025-01-01"}"#,
+                            "",
+                        );
+                        let r = app
+                            .post_json(
+                                "/api/v1/org/pairings",
+                                &serde_json::from_str::<Value>(&body).unwrap(),
+                                Some(&admin),
+                            )
+                            .await;
+                        assert_eq!(r.status, StatusCode::CREATED, "{body}: {}", r.text());
+                        r.json()["id"].to_string()
+                    }
+                    "fresh_incident" => activate(side.clone(), n).await,
+                    kind => near.get(kind).cloned().unwrap_or_default(),
+                };
+                let uri = fill(&rule.uri, &id);
+                let body = if rule.echo {
+                    // A plan is read from the list; the rest at their own URI.
+                    let plan = uri.strip_prefix("/api/v1/plans/");
+                    let v = app
+                        .get(
+                            if plan.is_some() {
+                                "/api/v1/plans"
+                            } else {
+                                &uri
+                            },
+                            Some(&admin),
+                        )
+                        .await;
+                    assert_eq!(v.status, StatusCode::OK, "echo {uri}: {}", v.text());
+                    let v = v.json();
+                    match plan {
+                        Some(code) => v
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .find(|p| p["plan"]["code"] == code)
+                            .map(|p| p["plan"].to_string())
+                            .expect("the plan in the list"),
+                        None => v.to_string(),
+                    }
+                } else {
+                    fill(&rule.body, &id)
+                };
+                // Signing out revokes the token: that row gets tokens of its own.
+                let own;
+                let token = if rule.path == "/api/v1/auth/logout" {
+                    own = app.token(user).await;
+                    &own
+                } else {
+                    &tokens[i]
+                };
+                let (status, answer) = send_write(&app, rule, &uri, &body, token).await;
+                requests += 1;
+                let got = write_cell(status, &answer);
+                cells[k].push(got);
+                // The administrator's scope is the whole prefecture: his outside is inside it.
+                if k == 1 && i > 0 && got == '2' {
+                    wrong.push(format!(
+                        "LEAK: {} {uri} as {user} ({}) answered {status} outside the scope",
+                        rule.method, ROLES[i]
+                    ));
+                } else if got != want {
+                    wrong.push(format!(
+                        "{} {} as {user} ({}) {}: declared {want}, got {got} ({uri}: {status})",
+                        rule.method,
+                        rule.path,
+                        ROLES[i],
+                        if k == 0 { "inside" } else { "outside" }
+                    ));
+                }
+            }
+        }
+        observed.push(format!(
+            "{:<7}{:<48}{} {}",
+            rule.method, rule.path, cells[0], cells[1]
+        ));
+    }
+    eprintln!(
+        "write matrix: {} write operations × {} roles, inside and outside: {requests} requests",
+        table.len(),
+        ROLES.len()
+    );
+    let t = writes_db().clone();
+    drop(app);
+    if wrong.is_empty() {
+        on_own_runtime(store::testing::remove(t));
+    }
+    assert!(
+        wrong.is_empty(),
+        "the write matrix differs from the table:\n{}\n\nobserved:\n{}",
+        wrong.join("\n"),
+        observed.join("\n")
+    );
+}

@@ -39,7 +39,12 @@ impl Server {
             .env("GESANG_LOG", "warn")
             .env("GESANG_DATA_KEY", store::vault::TEST_KEY)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            // GESANG_TEST_SERVER_STDERR=1 shows the servers' warnings and errors.
+            .stderr(if std::env::var_os("GESANG_TEST_SERVER_STDERR").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            })
             .spawn()
             .expect("start gesang");
         let server = Server {
@@ -76,6 +81,11 @@ impl Server {
             c.kill().expect("SIGKILL");
             let _ = c.wait();
         }
+    }
+
+    /// A second process with the same arguments (the same database), on a port of its own.
+    pub(crate) async fn another(&self) -> Server {
+        Server::start(self.args.clone()).await
     }
 
     /// Kill, then start again on the same database.
@@ -170,9 +180,17 @@ where
 /// A server on a fresh database with the small demo, the arguments to restart it, and what
 /// to remove at the end.
 async fn crash_server(prefix: &str) -> (Server, store::testing::TestDb, std::path::PathBuf) {
+    crash_server_with(prefix, &[]).await
+}
+
+/// [`crash_server`] with more `serve` options.
+pub(crate) async fn crash_server_with(
+    prefix: &str,
+    serve: &[&str],
+) -> (Server, store::testing::TestDb, std::path::PathBuf) {
     let t = store::testing::create(prefix).await.expect("a database");
     let data_dir = std::env::temp_dir().join(format!("{prefix}_data_{}", std::process::id()));
-    let args = vec![
+    let mut args: Vec<String> = vec![
         "--data-dir".into(),
         data_dir.display().to_string(),
         "--database-url".into(),
@@ -184,7 +202,30 @@ async fn crash_server(prefix: &str) -> (Server, store::testing::TestDb, std::pat
         "--demo-history-days".into(),
         "0".into(),
     ];
+    args.extend(serve.iter().map(|s| (*s).to_owned()));
     (Server::start(args).await, t, data_dir)
+}
+
+/// Two `gesang serve` processes on one fresh database (the first loads the small demo; the
+/// second starts on the loaded database with the same options), and what to remove at the end.
+pub(crate) async fn two_servers(
+    prefix: &str,
+    serve: &[&str],
+) -> (Server, Server, store::testing::TestDb, std::path::PathBuf) {
+    let (a, t, dir) = crash_server_with(prefix, serve).await;
+    let b = a.another().await;
+    (a, b, t, dir)
+}
+
+/// Stop the servers and remove their database and data directory.
+pub(crate) async fn remove(
+    servers: Vec<Server>,
+    t: store::testing::TestDb,
+    dir: std::path::PathBuf,
+) {
+    drop(servers);
+    let _ = std::fs::remove_dir_all(dir);
+    store::testing::remove(t).await;
 }
 
 /// Drive `make` against the server as `user` from 16 clients, SIGKILL it mid-load `KILLS`
@@ -360,7 +401,7 @@ async fn every_work_log_answered_201_survives_sigkill() {
     store::testing::remove(t).await;
 }
 
-async fn get_json(http: &Http, url: String, token: &str) -> Value {
+pub(crate) async fn get_json(http: &Http, url: String, token: &str) -> Value {
     let req = hyper::Request::get(url)
         .header("authorization", format!("Bearer {token}"))
         .body(Full::default())

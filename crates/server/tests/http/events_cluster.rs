@@ -10,7 +10,7 @@ use super::events::{Stream, WAIT};
 /// a client of server B creates (NOTIFY carries it across). PostgreSQL only.
 #[tokio::test]
 async fn a_client_of_one_server_sees_a_case_created_on_another() {
-    use super::crash::{Server, client, token};
+    use super::crash::{client, remove, token, two_servers};
     use http_body_util::Full;
     use hyper::body::Bytes;
 
@@ -18,31 +18,7 @@ async fn a_client_of_one_server_sees_a_case_created_on_another() {
         eprintln!("event cluster test skipped: TEST_DATABASE_URL is not PostgreSQL");
         return;
     }
-    let t = store::testing::create("gesang_evcluster")
-        .await
-        .expect("a database");
-    let dir = std::env::temp_dir().join(format!("gesang_evcluster_{}", std::process::id()));
-    let args = |demo: bool| {
-        let mut a = vec![
-            "--data-dir".to_owned(),
-            dir.display().to_string(),
-            "--database-url".into(),
-            t.url.clone(),
-            "serve".into(),
-        ];
-        if demo {
-            a.extend([
-                "--demo".into(),
-                "--demo-scale".into(),
-                "small".into(),
-                "--demo-history-days".into(),
-                "0".into(),
-            ]);
-        }
-        a
-    };
-    let a = Server::start(args(true)).await;
-    let b = Server::start(args(false)).await;
+    let (a, b, t, dir) = two_servers("gesang_evcluster", &[]).await;
     let http = client();
     let user = "center-623027202";
     let (ta, tb) = (
@@ -76,8 +52,5 @@ async fn a_client_of_one_server_sees_a_case_created_on_another() {
         .expect("A's client sees B's case");
     assert_eq!(seen.event.as_deref(), Some("case_created"));
     drop(stream);
-    drop(a);
-    drop(b);
-    let _ = std::fs::remove_dir_all(dir);
-    store::testing::remove(t).await;
+    remove(vec![a, b], t, dir).await;
 }
