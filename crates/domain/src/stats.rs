@@ -380,12 +380,12 @@ pub fn top_category(code: &str) -> &str {
     }
 }
 
+/// Counts by code, in order.
+pub type Counted = Vec<(String, u64)>;
+
 /// Cases by category for a chart: the counts summed by top-level category, and the `n` most
 /// frequent categories as given; both most cases first, ties by code, zeros dropped.
-pub fn category_breakdown(
-    counts: &[(String, u64)],
-    n: usize,
-) -> (Vec<(String, u64)>, Vec<(String, u64)>) {
+pub fn category_breakdown(counts: &[(String, u64)], n: usize) -> (Counted, Counted) {
     let mut top: BTreeMap<String, u64> = BTreeMap::new();
     for (c, k) in counts {
         *top.entry(top_category(c).to_owned()).or_default() += k;

@@ -709,6 +709,14 @@ async fn daily_page(
     result.unwrap_or_else(|e| ctx.error(e))
 }
 
+/// The periods' names, the figures, the trend and the category charts' period.
+type FiguresOut = (
+    Vec<String>,
+    Vec<KpiRow>,
+    Vec<TrendBar>,
+    (chrono::NaiveDate, chrono::NaiveDate),
+);
+
 fn pct(r: Option<f64>) -> String {
     r.map(|v| format!("{:.1}%", v * 100.0))
         .unwrap_or_else(|| "—".into())
@@ -722,15 +730,7 @@ async fn figures(
     caller: &crate::auth::Caller,
     node: &domain::TerritoryCode,
     q: &CenterQuery,
-) -> Result<
-    (
-        Vec<String>,
-        Vec<KpiRow>,
-        Vec<TrendBar>,
-        (chrono::NaiveDate, chrono::NaiveDate),
-    ),
-    AppError,
-> {
+) -> Result<FiguresOut, AppError> {
     use chrono::Datelike;
     let today = crate::actions::fieldwork::today(state);
     let mut spans = vec![
