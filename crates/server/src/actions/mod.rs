@@ -12,8 +12,8 @@ pub mod daily;
 pub mod emergency;
 pub mod fieldwork;
 // Notices (通知) and their acknowledgement (issue 5).
-pub mod notices;
 pub mod figures;
+pub mod notices;
 pub mod org;
 pub mod people;
 pub mod resident;
