@@ -40,7 +40,7 @@ async function waitHealthy() {
 before(async () => {
   mkdirSync(shots, { recursive: true });
   dataDir = mkdtempSync(join(tmpdir(), 'gesang-cases-'));
-  server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--demo-scale', 'small',
+  server = spawn(bin, ['--data-dir', dataDir, 'serve', '--demo', '--demo-scale', 'small', '--demo-history-days', '0',
     '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'inherit'] });
   await waitHealthy();
   browser = await chromium.launch({
