@@ -46,6 +46,7 @@ async fn a_loaded_history_agrees_with_a_recount_and_is_listed_and_searched() {
     let app = App {
         router: server::router(state.clone()),
         state,
+        counted: true,
     };
     let token = app.token("center-623027").await;
 

@@ -225,7 +225,7 @@ async fn history_len(app: &App, token: &str, id: &str, action: &str) -> usize {
 async fn a_case_action_with_a_key_applies_once_on_one_server_or_two() {
     let app = App::new().await;
     // A second server process on the same database: its own pool, state and router.
-    let other = App::new().await;
+    let other = App::another().await;
     let centre = app.token(TOWNSHIP_CENTRE).await;
     let r = app
         .post_json(
@@ -337,7 +337,7 @@ async fn count_files(app: &App, uri: &str, token: &str) -> usize {
 #[tokio::test]
 async fn an_upload_with_a_key_stores_its_photos_once() {
     let app = App::new().await;
-    let other = App::new().await;
+    let other = App::another().await;
     let worker = app.token("worker-623027202201002").await;
     let r = app
         .post_json(

@@ -76,6 +76,7 @@ async fn org_app() -> OrgApp {
         app: App {
             router: server::router(state.clone()),
             state,
+            counted: true,
         },
         _lock: guard,
     }
