@@ -60,6 +60,21 @@ pub struct EventsQuery {
     pub max_seconds: Option<u32>,
 }
 
+/// One server-sent event as the stream carries it (the fields of the text/event-stream
+/// format; `data` is the event's JSON, described on the operation).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ServerSentEvent {
+    /// Resume after it with `Last-Event-ID`.
+    pub id: Option<String>,
+    /// The kind: `case_created`, `case_changed`, `case_supervised`, `incident_activated`,
+    /// `incident_rollcall`, `incident_acknowledged`, `incident_changed`.
+    pub event: Option<String>,
+    /// The event's facts, a JSON object as text.
+    pub data: Option<String>,
+    pub retry: Option<i64>,
+}
+
 /// Live events inside a node, as server-sent events. Each has an `id` (resume with
 /// `Last-Event-ID`), an `event` (`case_created`, `case_changed`, `case_supervised` — an
 /// automatic one is an overdue case — and the emergency's `incident_…` kinds) and JSON `data`
@@ -71,7 +86,7 @@ pub struct EventsQuery {
     security(("bearer" = [])),
     params(EventsQuery, ("Last-Event-ID" = Option<String>, Header, description = "resume after this event")),
     responses(
-        (status = 200, content_type = "text/event-stream", body = String, description = "the stream"),
+        (status = 200, content_type = "text/event-stream", body = ServerSentEvent, description = "the stream: one such event at a time"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn stream_events(
