@@ -13,6 +13,13 @@ pub fn china_offset() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
 }
 
+/// An instant as the prefecture reads it, to the minute: `2026-01-02 00:30` (Beijing time).
+pub fn beijing_minute(t: DateTime<Utc>) -> String {
+    t.with_timezone(&china_offset())
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
 /// A clock stopped at one instant, for tests.
 #[derive(Debug, Clone)]
 pub struct FixedClock(pub std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>);

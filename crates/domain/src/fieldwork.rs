@@ -88,6 +88,14 @@ pub enum SessionLanguage {
 }
 
 impl SessionLanguage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionLanguage::Zh => "zh",
+            SessionLanguage::Bo => "bo",
+            SessionLanguage::Bilingual => "bilingual",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<SessionLanguage> {
         match s {
             "zh" => Some(SessionLanguage::Zh),

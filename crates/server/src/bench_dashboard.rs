@@ -29,6 +29,7 @@ use serde_json::{Value as Json, json};
 use store::Db;
 
 use crate::bench::{BenchArgs, emit};
+use crate::routes::pages::urlencode;
 use crate::state::SystemClock;
 
 type HttpClient = Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>;
@@ -394,16 +395,4 @@ async fn measure(
         }}),
     );
     Ok(())
-}
-
-fn urlencode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }

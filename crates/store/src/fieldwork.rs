@@ -25,6 +25,20 @@ pub struct WorklogRecord {
     pub created_at: DateTime<Utc>,
 }
 
+/// Which work logs to list: an account's own, or those under a node, of a kind, over days.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorklogFilter<'a> {
+    pub account: Option<i64>,
+    /// The node's code: logs of it and everything below it.
+    pub within: Option<&'a str>,
+    pub kind: Option<WorklogKind>,
+    /// Days counted on, both inclusive (Asia/Shanghai).
+    pub days: Option<(NaiveDate, NaiveDate)>,
+    /// Ids below this one (the last of the previous page).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
 /// A new work log (its id is handed out by the store).
 #[derive(Debug, Clone)]
 pub struct NewWorklog {
@@ -169,26 +183,37 @@ impl Db {
         }))
     }
 
-    /// An account's logs, newest first, before the id `before` when given.
-    pub async fn worklogs_of(
-        &self,
-        account: i64,
-        kind: Option<WorklogKind>,
-        before: Option<i64>,
-        limit: i64,
-    ) -> Result<Vec<WorklogRecord>> {
+    /// Work logs matching `f`, newest first, each with its author's name.
+    pub async fn worklogs(&self, f: &WorklogFilter<'_>) -> Result<Vec<(WorklogRecord, String)>> {
         on_read!(self, pool => {
-            let mut qb = sqlx::QueryBuilder::new("SELECT * FROM worklogs WHERE account = ");
-            qb.push_bind(account);
-            if let Some(k) = kind {
-                qb.push(" AND kind = ").push_bind(k.as_str());
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT w.*, a.display_name AS author FROM worklogs w \
+                 JOIN accounts a ON a.id = w.account WHERE 1 = 1",
+            );
+            if let Some(a) = f.account {
+                qb.push(" AND w.account = ").push_bind(a);
             }
-            if let Some(b) = before {
-                qb.push(" AND id < ").push_bind(b);
+            if let Some(p) = f.within {
+                // A range, not a LIKE, so that the (territory, day) index serves it on both
+                // engines (codes are digits: `:` follows `9`).
+                qb.push(" AND w.territory >= ").push_bind(p.to_owned());
+                qb.push(" AND w.territory < ").push_bind(format!("{p}:"));
             }
-            qb.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            if let Some(k) = f.kind {
+                qb.push(" AND w.kind = ").push_bind(k.as_str());
+            }
+            if let Some((from, to)) = f.days {
+                qb.push(" AND w.day >= ").push_bind(from);
+                qb.push(" AND w.day <= ").push_bind(to);
+            }
+            if let Some(b) = f.before {
+                qb.push(" AND w.id < ").push_bind(b);
+            }
+            qb.push(" ORDER BY w.id DESC LIMIT ").push_bind(f.limit);
             let rows = qb.build().fetch_all(pool).await?;
-            rows.iter().map(|r| Ok(worklog_from_row!(r))).collect()
+            rows.iter()
+                .map(|r| Ok((worklog_from_row!(r), r.try_get("author")?)))
+                .collect()
         })
     }
 

@@ -130,3 +130,26 @@ assess-i-satisfaction = ཡིད་ཚིམ་ཚད།
 assess-i-resolution = རྩོད་གཞི་ཞི་ཚད།
 assess-i-daily = ཉིན་རེའི་སྙན་ཞུའི་ཚད།
 assess-i-zero = ཀླད་ཀོར་སྙན་ཞུའི་ཚད།
+
+## The work logs behind a figure (/worklogs)
+worklogs-title = ལས་དོན་ཐོ་འགོད།
+worklogs-intro = { $area }{ $period } གི་{ $kind } ཐོ་འགོད། གསར་ཤོས་སྔོན་ལ།
+worklogs-kind = རིགས།
+worklogs-kind-any = རིགས་ཡོངས།
+worklogs-from = ནས།
+worklogs-to = བར།
+worklogs-show = ལྟ།
+worklogs-none = དུས་ཚོད་འདིའི་ནང་ཐོ་འགོད་མེད།
+worklogs-first = ཤོག་ངོས་དང་པོ།
+worklogs-next = ཤོག་ངོས་རྗེས་མ།
+worklogs-col-when = དུས་ཚོད།
+worklogs-col-kind = རིགས།
+worklogs-col-place = ས་གནས།
+worklogs-col-author = ཐོ་འགོད་མཁན།
+worklogs-col-what = ནང་དོན།
+worklogs-col-case = དོན་རྐྱེན།
+worklogs-what-propaganda = { $topic } ({ $place }, མི་ { $attendees }, { $language })
+worklogs-what-visit = ཁྱིམ་ཚང་ལ་ཐུག་འཕྲད།
+worklogs-what-hazard = { $place }: { $description }
+worklogs-what-no-hazard = { $place }: ཉེན་ཁ་མ་རྙེད།
+worklogs-what-disputes = { $place }: རྩོད་གཞི་ { $count } རྙེད།

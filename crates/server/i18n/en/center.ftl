@@ -130,3 +130,26 @@ assess-i-satisfaction = Satisfaction
 assess-i-resolution = Dispute resolution
 assess-i-daily = Daily reports
 assess-i-zero = Zero reports
+
+## The work logs behind a figure (/worklogs)
+worklogs-title = Work logs
+worklogs-intro = { $kind } logs of { $area }{ $period }, newest first.
+worklogs-kind = Kind
+worklogs-kind-any = All kinds
+worklogs-from = From
+worklogs-to = To
+worklogs-show = Show
+worklogs-none = No work logs in this period.
+worklogs-first = First page
+worklogs-next = Next page
+worklogs-col-when = When
+worklogs-col-kind = Kind
+worklogs-col-place = Place
+worklogs-col-author = Logged by
+worklogs-col-what = What
+worklogs-col-case = Case
+worklogs-what-propaganda = { $topic } ({ $place }, { $attendees } attending, { $language })
+worklogs-what-visit = Household visit
+worklogs-what-hazard = { $place }: { $description }
+worklogs-what-no-hazard = { $place }: no hazard found
+worklogs-what-disputes = { $place }: { $count } disputes found

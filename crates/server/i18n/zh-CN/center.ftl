@@ -130,3 +130,26 @@ assess-i-satisfaction = 回访满意率
 assess-i-resolution = 化解率
 assess-i-daily = 日报率
 assess-i-zero = 零报告率
+
+## The work logs behind a figure (/worklogs)
+worklogs-title = 工作台账
+worklogs-intro = { $area }{ $period }的{ $kind }台账，按时间倒序。
+worklogs-kind = 类型
+worklogs-kind-any = 全部类型
+worklogs-from = 起
+worklogs-to = 止
+worklogs-show = 查看
+worklogs-none = 这段时间没有台账。
+worklogs-first = 第一页
+worklogs-next = 下一页
+worklogs-col-when = 时间
+worklogs-col-kind = 类型
+worklogs-col-place = 地点
+worklogs-col-author = 填报人
+worklogs-col-what = 内容
+worklogs-col-case = 转办案件
+worklogs-what-propaganda = { $topic }（{ $place }，{ $attendees } 人，{ $language }）
+worklogs-what-visit = 入户走访
+worklogs-what-hazard = { $place }：{ $description }
+worklogs-what-no-hazard = { $place }：未发现隐患
+worklogs-what-disputes = { $place }：发现纠纷 { $count } 起

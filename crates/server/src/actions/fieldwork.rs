@@ -288,32 +288,71 @@ async fn view(state: &AppState, r: WorklogRecord) -> AppResult<WorklogView> {
     })
 }
 
-/// The caller's own logs, newest first.
+/// Which logs to list: the caller's own (no `territory`), or every log under a node inside
+/// the caller's scope, of a kind, over days (the logs behind a 政策宣传 or 帮办实事 figure).
+#[derive(Debug, Clone, Default)]
+pub struct WorklogQuery<'a> {
+    pub territory: Option<&'a str>,
+    pub kind: Option<&'a str>,
+    pub from: Option<&'a str>,
+    pub to: Option<&'a str>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+/// A listed log with its author's name.
+pub struct ListedWorklog {
+    pub view: WorklogView,
+    pub author: String,
+}
+
+/// The logs `q` asks for, newest first.
 pub async fn list_worklogs(
     state: &AppState,
     caller: &Caller,
-    kind: Option<&str>,
-    before: Option<i64>,
-    limit: i64,
-) -> AppResult<Vec<WorklogView>> {
-    let kind = match kind.map(str::trim) {
+    q: &WorklogQuery<'_>,
+) -> AppResult<Vec<ListedWorklog>> {
+    let kind = match q.kind.map(str::trim) {
         None | Some("") => None,
         Some(k) => Some(
             WorklogKind::parse(k).ok_or_else(|| AppError::unprocessable("kind", "unknown kind"))?,
         ),
     };
+    let within = match q.territory.map(str::trim) {
+        None | Some("") => None,
+        Some(t) => Some(caller.scoped(&crate::actions::territory::parse_code("territory", t)?)?),
+    };
+    let day = crate::actions::figures::day;
+    let days = match (day("from", q.from)?, day("to", q.to)?) {
+        (None, None) => None,
+        (f, t) => {
+            // Bounds both engines compare as dates (SQLite compares the text).
+            let f = f.unwrap_or(NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default());
+            let t = t.unwrap_or(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default());
+            if f > t {
+                return Err(AppError::unprocessable("to", "before from"));
+            }
+            Some((f, t))
+        }
+    };
+    let code = within.as_ref().map(|w| w.code().to_string());
     let rows = state
         .db
-        .worklogs_of(
-            caller.principal.account_id,
+        .worklogs(&store::fieldwork::WorklogFilter {
+            account: within.is_none().then_some(caller.principal.account_id),
+            within: code.as_deref(),
             kind,
-            before,
-            limit.clamp(1, 200),
-        )
+            days,
+            before: q.before,
+            limit: q.limit.clamp(1, 200),
+        })
         .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for r in rows {
-        out.push(view(state, r).await?);
+    for (r, author) in rows {
+        out.push(ListedWorklog {
+            view: view(state, r).await?,
+            author,
+        });
     }
     Ok(out)
 }

@@ -33,7 +33,8 @@ fn flag(v: Option<&str>) -> bool {
     matches!(v.map(str::trim), Some("1" | "on" | "true"))
 }
 
-fn day(field: &str, raw: Option<&str>) -> AppResult<Option<NaiveDate>> {
+/// An optional `YYYY-MM-DD` parameter.
+pub fn day(field: &str, raw: Option<&str>) -> AppResult<Option<NaiveDate>> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => NaiveDate::parse_from_str(s, "%Y-%m-%d")

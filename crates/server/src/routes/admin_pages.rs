@@ -25,6 +25,7 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::routes::api_org::{self, MAX_UPLOAD};
 use crate::routes::case_pages::Opt;
+use crate::routes::pages::check_csrf;
 use crate::routes::pages::{Chrome, PageCtx, urlencode};
 use crate::state::AppState;
 use crate::transfer::sheet::Format;
@@ -255,16 +256,6 @@ fn refused_form(ctx: &PageCtx, e: &AppError) -> Option<(StatusCode, (String, Str
         )),
         AppError::Conflict(m) => Some((e.status(), (ctx.t("org-refused-conflict"), m.clone()))),
         _ => None,
-    }
-}
-
-fn check_csrf(caller: &Caller, given: Option<&str>) -> AppResult<()> {
-    if given == Some(caller.csrf_token.as_str()) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "the form has expired; reload the page".into(),
-        ))
     }
 }
 

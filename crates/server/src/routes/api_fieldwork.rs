@@ -54,32 +54,48 @@ pub async fn create_worklog(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct WorklogListParams {
+    /// Every log of this node and below (inside the caller's scope; 403 outside); without it,
+    /// the caller's own logs.
+    pub territory: Option<String>,
     pub kind: Option<String>,
+    /// Days counted on, `YYYY-MM-DD`, both inclusive (Asia/Shanghai).
+    pub from: Option<String>,
+    pub to: Option<String>,
     /// Logs with ids below this one (the `id` of the last log of the previous page).
     pub before: Option<i64>,
     /// 1–200, default 50.
     pub limit: Option<i64>,
 }
 
-/// The caller's own work logs, newest first.
+/// The caller's own work logs, or with `territory` every log under that node (the logs behind
+/// the 政策宣传 and 帮办实事 figures of `/api/v1/stats`), newest first.
 #[utoipa::path(get, path = "/api/v1/worklogs", tag = "field",
     security(("bearer" = [])), params(WorklogListParams),
-    responses((status = 200, body = [WorklogView]), (status = 401, body = ErrorBody)))]
+    responses(
+        (status = 200, body = [WorklogView]),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`territory` outside the caller's scope"),
+        (status = 422, body = ErrorBody, description = "a parameter is invalid; `field` names it"),
+    ))]
 pub async fn list_worklogs(
     State(state): State<AppState>,
     ApiCaller(caller): ApiCaller,
     ApiQuery(q): ApiQuery<WorklogListParams>,
 ) -> AppResult<Json<Vec<WorklogView>>> {
-    Ok(Json(
-        fieldwork::list_worklogs(
-            &state,
-            &caller,
-            q.kind.as_deref(),
-            q.before,
-            q.limit.unwrap_or(50),
-        )
-        .await?,
-    ))
+    let rows = fieldwork::list_worklogs(
+        &state,
+        &caller,
+        &fieldwork::WorklogQuery {
+            territory: q.territory.as_deref(),
+            kind: q.kind.as_deref(),
+            from: q.from.as_deref(),
+            to: q.to.as_deref(),
+            before: q.before,
+            limit: q.limit.unwrap_or(50),
+        },
+    )
+    .await?;
+    Ok(Json(rows.into_iter().map(|r| r.view).collect()))
 }
 
 /// Send the daily report (日报) of a day, or the zero report (零报告) with

@@ -10,12 +10,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
 use domain::account::Role;
 use domain::case::{
     Action, Case, HandleResult, MAX_EXTENSION_DAYS, MAX_TEXT_CHARS, Satisfaction, Status,
     SuperviseLevel,
 };
+use domain::clock::beijing_minute as beijing;
 use domain::people::{Unit, UnitKind};
 use domain::{Level, TerritoryCode};
 use serde::Deserialize;
@@ -29,7 +29,7 @@ use crate::error::{AppError, AppResult};
 use crate::i18n::Lang;
 use crate::map::{self, MapPin, MapShape};
 use crate::routes::api_cases::case_id;
-use crate::routes::pages::{Chrome, PageCtx, urlencode};
+use crate::routes::pages::{Chrome, PageCtx, Texts, urlencode};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -38,9 +38,6 @@ pub fn router() -> Router<AppState> {
         .route("/cases/{id}", get(case_page))
         .route("/cases/{id}/act", post(act_on_case))
 }
-
-/// The translated strings of the case pages, resolved once per page.
-pub struct Texts(HashMap<&'static str, String>);
 
 const TEXT_KEYS: &[&str] = &[
     "cases-title",
@@ -76,25 +73,8 @@ const TEXT_KEYS: &[&str] = &[
     "choose",
 ];
 
-impl Texts {
-    fn new(ctx: &PageCtx) -> Texts {
-        Texts(TEXT_KEYS.iter().map(|k| (*k, ctx.t(k))).collect())
-    }
-    /// The text for `key` (the key itself if a template asks for one not listed).
-    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.get(key).map(String::as_str).unwrap_or(key)
-    }
-}
-
 fn t_args(ctx: &PageCtx, key: &str, args: &[(&str, String)]) -> String {
     ctx.i18n.t_args(ctx.lang, key, args)
-}
-
-/// Beijing time (UTC+8), to the minute.
-fn beijing(t: DateTime<Utc>) -> String {
-    t.with_timezone(&domain::clock::china_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
 }
 
 /// A traffic light as a badge: a coloured dot and its word (never colour alone).
@@ -145,7 +125,7 @@ async fn category_names<'a>(
 }
 
 /// Names of places and units for one page, each looked up once.
-struct Names<'a> {
+pub(crate) struct Names<'a> {
     state: &'a AppState,
     caller: &'a Caller,
     units: std::sync::Arc<HashMap<String, Unit>>,
@@ -153,7 +133,7 @@ struct Names<'a> {
 }
 
 impl<'a> Names<'a> {
-    async fn new(state: &'a AppState, caller: &'a Caller) -> AppResult<Names<'a>> {
+    pub(crate) async fn new(state: &'a AppState, caller: &'a Caller) -> AppResult<Names<'a>> {
         Ok(Names {
             state,
             caller,
@@ -170,7 +150,7 @@ impl<'a> Names<'a> {
 
     /// Where a case is, as a reader at the caller's level needs it: from county level up, a
     /// village or grid name is prefixed with its township's.
-    async fn case_place(&mut self, code: &str) -> String {
+    pub(crate) async fn case_place(&mut self, code: &str) -> String {
         let name = self.place(code).await;
         let township = TerritoryCode::parse(code).ok().filter(|c| {
             c.level() > Level::Township && self.caller.principal.scope.level() < Level::Township
@@ -482,7 +462,7 @@ async fn queue_inner(state: &AppState, ctx: &PageCtx, p: QueueParams) -> AppResu
         StatusCode::OK,
         QueuePage {
             chrome: ctx.chrome(title),
-            t: Texts::new(ctx),
+            t: Texts::keys(ctx, TEXT_KEYS),
             intro,
             all,
             statuses,
@@ -890,7 +870,7 @@ async fn render_case(
         status,
         CasePage {
             chrome: ctx.chrome(format!("{} {}", v.code, heading)),
-            t: Texts::new(ctx),
+            t: Texts::keys(ctx, TEXT_KEYS),
             code: v.code.clone(),
             heading,
             status: status_label(ctx, &v.status),
@@ -1357,6 +1337,8 @@ fn action_body(form: &ActForm, into: Option<i64>) -> Json {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
     fn form(action: &str) -> ActForm {

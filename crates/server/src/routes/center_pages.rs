@@ -795,6 +795,16 @@ async fn figures(
         Some(figures::cases_href(n, &x, &[]))
     };
     let daily: Link = |n, _, t| Some(format!("/center/daily?territory={n}&date={t}"));
+    let propaganda: Link = |n, f, t| {
+        Some(format!(
+            "/worklogs?territory={n}&kind=propaganda&from={f}&to={t}"
+        ))
+    };
+    let services: Link = |n, f, t| {
+        Some(format!(
+            "/worklogs?territory={n}&kind=service&from={f}&to={t}"
+        ))
+    };
     let none: Link = |_, _, _| None;
     let row = |key: &str, link: Link, v: &dyn Fn(&domain::stats::Figures) -> String| KpiRow {
         label: ctx.t(key),
@@ -807,10 +817,12 @@ async fn figures(
     let kpis = vec![
         row("center-k-cases", created, &|f| f.cases_total.to_string()),
         row("center-k-closed", closed, &|f| f.cases_closed.to_string()),
-        row("center-k-propaganda", none, &|f| {
+        row("center-k-propaganda", propaganda, &|f| {
             f.propaganda_sessions.to_string()
         }),
-        row("center-k-services", none, &|f| f.services_done.to_string()),
+        row("center-k-services", services, &|f| {
+            f.services_done.to_string()
+        }),
         row("center-k-solved", solved, &|f| {
             f.problems_solved.to_string()
         }),

@@ -4,8 +4,6 @@
 //! (`/field/rollcall`, offline-capable through the field app's outbox `queue.js`). All call
 //! `actions::emergency`, like the API.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -15,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Form, Json};
 use chrono::{DateTime, Utc};
 use domain::account::Role;
+use domain::clock::beijing_minute as beijing;
 use domain::emergency::{IncidentCommand, ResponseLevel, RollCallStatus};
 use serde::Deserialize;
 
@@ -25,7 +24,8 @@ use crate::actions::emergency::{
 use crate::actions::territory::parse_code;
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
-use crate::routes::pages::{Chrome, PageCtx};
+use crate::routes::pages::check_csrf;
+use crate::routes::pages::{Chrome, PageCtx, Texts};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -62,39 +62,8 @@ async fn script(body: &'static str) -> Response {
 }
 
 /// The texts of this area: every `em-` key of the Chinese file, in the page's language.
-pub struct Texts(HashMap<&'static str, String>);
-
-impl Texts {
-    fn new(ctx: &PageCtx) -> Texts {
-        static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        let keys = KEYS.get_or_init(|| {
-            include_str!("../../i18n/zh-CN/emergency.ftl")
-                .lines()
-                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
-                .filter(|k| k.starts_with("em-"))
-                .collect()
-        });
-        Texts(keys.iter().map(|k| (*k, ctx.t(k))).collect())
-    }
-    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.get(key).map(String::as_str).unwrap_or(key)
-    }
-}
-
-fn beijing(t: DateTime<Utc>) -> String {
-    t.with_timezone(&domain::clock::china_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-fn check_csrf(caller: &Caller, given: &str) -> AppResult<()> {
-    if given == caller.csrf_token {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "the form has expired; reload the page".into(),
-        ))
-    }
+fn texts(ctx: &PageCtx) -> Texts {
+    Texts::area(ctx, include_str!("../../i18n/zh-CN/emergency.ftl"), "em-")
 }
 
 /// A form post of a signed-in caller with the page's CSRF token: run `act`, then redirect to
@@ -107,7 +76,7 @@ async fn posted<T>(
 ) -> Response {
     let result = async {
         let caller = ctx.require_caller()?;
-        check_csrf(caller, csrf)?;
+        check_csrf(caller, Some(csrf))?;
         act(caller).await
     }
     .await;
@@ -168,7 +137,7 @@ async fn incidents_inner(
     error: Option<String>,
 ) -> AppResult<Response> {
     let caller = ctx.require_caller()?;
-    let t = Texts::new(ctx);
+    let t = texts(ctx);
     let plans = emergency::list_plans(state)
         .await?
         .into_iter()
@@ -225,7 +194,7 @@ async fn activate_form(
 ) -> Response {
     let result = async {
         let caller = ctx.require_caller()?;
-        check_csrf(caller, &f.csrf)?;
+        check_csrf(caller, Some(&f.csrf))?;
         let territories = f
             .territories
             .split(|c: char| c == ',' || c == '，' || c.is_whitespace())
@@ -378,7 +347,7 @@ async fn board_page(
     let result = async {
         let caller = ctx.require_caller()?;
         let id = id_param(&id)?;
-        let t = Texts::new(&ctx);
+        let t = texts(&ctx);
         let v = emergency::get(&state, caller, id).await?;
         let list = |s| emergency::households(&state, caller, id, Some(s), None, 0, BOARD_LIST);
         let unreached = list(RollCallStatus::Unreached).await?.items;
@@ -572,7 +541,7 @@ async fn report_page(
         let caller = ctx.require_caller()?;
         let id = id_param(&id)?;
         let r = emergency::after_action(&state, caller, id).await?;
-        let t = Texts::new(&ctx);
+        let t = texts(&ctx);
         let v = &r.incident;
         let page = ReportPage {
             chrome: ctx.chrome(format!("{} · {}", t.get("em-report-title"), v.title)),
@@ -913,7 +882,7 @@ const FIELD_LIST: i64 = 1000;
 async fn rollcall_page(State(state): State<AppState>, ctx: PageCtx) -> Response {
     let result = async {
         let caller = ctx.require_caller()?;
-        let t = Texts::new(&ctx);
+        let t = texts(&ctx);
         let mut incidents = Vec::new();
         for i in emergency::list(&state, caller, true).await? {
             let page =
@@ -1017,7 +986,7 @@ async fn rollcall_batch(
     crate::routes::extract::ApiJson(b): crate::routes::extract::ApiJson<RollCallBatchBody>,
 ) -> Result<Json<store::emergency::RollCallResult>, AppError> {
     let caller = ctx.require_caller()?;
-    check_csrf(caller, &b.csrf)?;
+    check_csrf(caller, Some(&b.csrf))?;
     let req = RollCallRequest {
         entries: b.entries,
         idempotency_key: b.idempotency_key,

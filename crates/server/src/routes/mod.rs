@@ -25,6 +25,7 @@ pub mod open311;
 pub mod openapi;
 pub mod pages;
 pub mod resident;
+pub mod worklog_pages;
 
 use std::time::Duration;
 
@@ -97,6 +98,7 @@ pub fn router(state: AppState) -> Router {
     let pages = pages::router()
         .merge(center_pages::router())
         .merge(notice_pages::router())
+        .merge(worklog_pages::router())
         .layer(CsrfLayer::new());
 
     Router::new()

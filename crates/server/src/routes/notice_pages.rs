@@ -3,20 +3,18 @@
 //! `/notices/{id}` (who has acknowledged and who has not). They call `actions::notices`, like
 //! the API.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use chrono::{DateTime, Utc};
+use domain::clock::beijing_minute as beijing;
 use serde::Deserialize;
 
 use crate::actions::notices::{self, NoticeView, SendNoticeRequest};
 use crate::error::{AppError, AppResult};
-use crate::routes::pages::{Chrome, PageCtx};
+use crate::routes::pages::{Chrome, PageCtx, Texts};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -26,29 +24,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The texts of this area: every `notice-` key of the Chinese file, in the page's language.
-pub struct Texts(HashMap<&'static str, String>);
-
-impl Texts {
-    fn new(ctx: &PageCtx) -> Texts {
-        static KEYS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
-        let keys = KEYS.get_or_init(|| {
-            include_str!("../../i18n/zh-CN/notices.ftl")
-                .lines()
-                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
-                .filter(|k| k.starts_with("notice-"))
-                .collect()
-        });
-        Texts(keys.iter().map(|k| (*k, ctx.t(k))).collect())
-    }
-    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.get(key).map(String::as_str).unwrap_or(key)
-    }
-}
-
-fn beijing(t: DateTime<Utc>) -> String {
-    t.with_timezone(&domain::clock::china_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
+fn texts(ctx: &PageCtx) -> Texts {
+    Texts::area(ctx, include_str!("../../i18n/zh-CN/notices.ftl"), "notice-")
 }
 
 pub struct NoticeLine {
@@ -122,7 +99,7 @@ async fn notices_inner(
     error: Option<String>,
 ) -> AppResult<Response> {
     let caller = ctx.require_caller()?;
-    let t = Texts::new(ctx);
+    let t = texts(ctx);
     let list = notices::list(state, caller).await?;
     let sent = list
         .sent
@@ -178,11 +155,7 @@ async fn send_form(
 ) -> Response {
     let result = async {
         let caller = ctx.require_caller()?;
-        if f.csrf != caller.csrf_token {
-            return Err(AppError::Forbidden(
-                "the form has expired; reload the page".into(),
-            ));
-        }
+        crate::routes::pages::check_csrf(caller, Some(&f.csrf))?;
         let mut audience = Vec::new();
         if f.to_workers.is_some() {
             audience.push("grid_workers".to_owned());
@@ -231,7 +204,7 @@ async fn notice_page(
             .parse::<i64>()
             .map_err(|_| AppError::NotFound(format!("notice {id:?}")))?;
         let d = notices::get(&state, caller, id).await?;
-        let t = Texts::new(&ctx);
+        let t = texts(&ctx);
         let line = |r: &notices::RecipientView| RecipientLine {
             name: r.display_name.clone(),
             username: r.username.clone(),

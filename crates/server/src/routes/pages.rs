@@ -162,6 +162,45 @@ pub(crate) fn urlencode(s: &str) -> String {
     out
 }
 
+/// The translated strings of one page, resolved once per page.
+pub struct Texts(std::collections::HashMap<&'static str, String>);
+
+impl Texts {
+    /// The texts of `keys` in the page's language.
+    pub fn keys(ctx: &PageCtx, keys: &[&'static str]) -> Texts {
+        Texts(keys.iter().map(|k| (*k, ctx.t(k))).collect())
+    }
+
+    /// The texts of an area: every key starting with `prefix` of `ftl` (the source of the
+    /// area's Chinese file, which has every key), in the page's language.
+    pub fn area(ctx: &PageCtx, ftl: &'static str, prefix: &str) -> Texts {
+        Texts(
+            ftl.lines()
+                .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+                .filter(|k| k.starts_with(prefix))
+                .map(|k| (k, ctx.t(k)))
+                .collect(),
+        )
+    }
+
+    /// The text for `key` (the key itself if a template asks for one not listed).
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.0.get(key).map(String::as_str).unwrap_or(key)
+    }
+}
+
+/// A submitted form's CSRF token against the session's (the CSRF layer checks the origin;
+/// this the token), with the same message on every page.
+pub(crate) fn check_csrf(caller: &Caller, given: Option<&str>) -> Result<(), AppError> {
+    if given == Some(caller.csrf_token.as_str()) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(
+            "the form has expired; reload the page".into(),
+        ))
+    }
+}
+
 /// The frame shared by every page.
 pub struct Chrome {
     pub lang: Lang,
@@ -498,10 +537,8 @@ async fn logout(
     let Some(caller) = &ctx.caller else {
         return Redirect::to("/").into_response();
     };
-    if form.csrf != caller.csrf_token {
-        return ctx.error(AppError::Forbidden(
-            "the form has expired; reload the page".into(),
-        ));
+    if let Err(e) = check_csrf(caller, Some(&form.csrf)) {
+        return ctx.error(e);
     }
     if let Some(token) = cookie(&headers, SESSION_COOKIE)
         && let Err(e) = actions::auth::sign_out(&state, &token).await
@@ -581,10 +618,8 @@ async fn change_password(
         Ok(c) => c.clone(),
         Err(e) => return ctx.error(e),
     };
-    if form.csrf != caller.csrf_token {
-        return ctx.error(AppError::Forbidden(
-            "the form has expired; reload the page".into(),
-        ));
+    if let Err(e) = check_csrf(&caller, Some(&form.csrf)) {
+        return ctx.error(e);
     }
     match actions::auth::change_password(
         &state,

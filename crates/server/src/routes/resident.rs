@@ -3,8 +3,6 @@
 //! `POST /api/v1/public/reports`, `GET /api/v1/public/reports/{code}` with the rating and the
 //! duplicate suggestion. Every door calls `actions::resident`.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::multipart::{Multipart, MultipartRejection};
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -14,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::case::Channel;
 use domain::category::Class;
+use domain::clock::beijing_minute as beijing;
 use serde::{Deserialize, Serialize};
 
 use crate::actions::case::LocationIn;
@@ -27,7 +26,7 @@ use crate::i18n::Lang;
 use crate::map::{self, MapShape};
 use crate::routes::api_attachments::{MultipartForm, file_response, read_multipart};
 use crate::routes::extract::{ApiJson, ApiQuery};
-use crate::routes::pages::PageCtx;
+use crate::routes::pages::{PageCtx, Texts};
 use crate::state::AppState;
 
 /// The device cookie the report page sets, for the per-device rate limit.
@@ -329,9 +328,6 @@ pub async fn similar_reports(
 // ---------------------------------------------------------------------------------------------
 // The pages
 
-/// The translated strings of the resident pages (every key of `resident.ftl` the pages use).
-pub struct Texts(HashMap<&'static str, String>);
-
 const TEXT_KEYS: &[&str] = &[
     "resident-title",
     "resident-intro",
@@ -395,16 +391,6 @@ const TEXT_KEYS: &[&str] = &[
     "resident-meters",
     "resident-err-not-found",
 ];
-
-impl Texts {
-    fn new(ctx: &PageCtx) -> Texts {
-        Texts(TEXT_KEYS.iter().map(|k| (*k, ctx.t(k))).collect())
-    }
-    /// The text for `key` (the key itself if a template asks for one not listed).
-    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
-        self.0.get(key).map(String::as_str).unwrap_or(key)
-    }
-}
 
 /// The head and header every resident page shares.
 pub struct Frame {
@@ -571,7 +557,7 @@ async fn render_report(
     error: Option<String>,
     status: StatusCode,
 ) -> AppResult<Response> {
-    let t = Texts::new(ctx);
+    let t = Texts::keys(ctx, TEXT_KEYS);
     let lang_q = format!("lang={}", ctx.lang.code());
     let classes = ["attention", "management", "service"]
         .into_iter()
@@ -846,12 +832,6 @@ async fn track_lookup(
     .unwrap_or_else(|e| ctx.error(e))
 }
 
-fn beijing(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.with_timezone(&domain::clock::china_offset())
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
 async fn render_track(
     state: &AppState,
     ctx: &PageCtx,
@@ -860,7 +840,7 @@ async fn render_track(
     error: Option<String>,
     status: StatusCode,
 ) -> AppResult<Response> {
-    let t = Texts::new(ctx);
+    let t = Texts::keys(ctx, TEXT_KEYS);
     let path = match code {
         Some(c) => format!("/track/{c}"),
         None => "/track".to_owned(),

@@ -514,3 +514,159 @@ async fn the_field_shell_is_served_and_a_session_becomes_an_api_token() {
     me.expect(StatusCode::OK);
     assert_eq!(me.json()["username"], "worker-623027202201001");
 }
+
+/// The logs behind the 政策宣传 and 帮办实事 figures: `GET /api/v1/worklogs?territory=` and the
+/// `/worklogs` page list exactly what the statistics count, inside the caller's scope only, and
+/// the war room's figures link to them.
+#[tokio::test]
+async fn the_logs_behind_a_figure_are_listed_in_scope_and_agree_with_the_count() {
+    let app = App::new().await;
+    let admin = app.token("admin").await;
+    let q = quiet(&app, &admin, 3).await;
+    let worker = app.token(&format!("worker-{}", q.grid)).await;
+    let other = app.token(&format!("worker-{}", q.other_grid)).await;
+    let topic = format!("森林防火{}", tag());
+    for (token, grid, kind, details) in [
+        (
+            &worker,
+            &q.grid,
+            "propaganda",
+            json!({"topic": topic, "place": "村委会", "attendees": 20, "language": "bilingual"}),
+        ),
+        (
+            &worker,
+            &q.grid,
+            "propaganda",
+            json!({"topic": "反诈", "place": "学校", "attendees": 8}),
+        ),
+        (
+            &other,
+            &q.other_grid,
+            "propaganda",
+            json!({"topic": "禁毒", "place": "寺院", "attendees": 15, "language": "bo"}),
+        ),
+        (
+            &other,
+            &q.other_grid,
+            "service",
+            json!({"what": "代办医保"}),
+        ),
+    ] {
+        app.post_json(
+            "/api/v1/worklogs",
+            &json!({"kind": kind, "territory": grid, "details": details}),
+            Some(token),
+        )
+        .await
+        .expect(StatusCode::CREATED);
+    }
+    let d = today();
+    let leader = app.token(&format!("leader-{}", q.township)).await;
+    let listed = |territory: String, kind: &'static str| {
+        let (app, leader, d) = (&app, &leader, &d);
+        async move {
+            let r = app
+                .get(
+                    &format!(
+                        "/api/v1/worklogs?territory={territory}&kind={kind}&from={d}&to={d}&limit=200"
+                    ),
+                    Some(leader),
+                )
+                .await;
+            r.expect(StatusCode::OK);
+            r.json().as_array().unwrap().clone()
+        }
+    };
+    for (node, kind, figure) in [
+        (&q.township, "propaganda", "propaganda_sessions"),
+        (&q.village, "propaganda", "propaganda_sessions"),
+        (&q.grid, "propaganda", "propaganda_sessions"),
+        (&q.other_grid, "propaganda", "propaganda_sessions"),
+        (&q.township, "service", "services_done"),
+        (&q.grid, "service", "services_done"),
+    ] {
+        let logs = listed(node.clone(), kind).await;
+        let counted = stats(&app, &leader, node).await[figure].as_i64().unwrap();
+        assert_eq!(
+            logs.len() as i64,
+            counted,
+            "{kind} logs of {node} against {figure}"
+        );
+        assert!(logs.iter().all(|l| l["kind"] == kind
+            && l["territory"].as_str().unwrap().starts_with(node.as_str())
+            && l["day"] == d.as_str()));
+    }
+    assert!(listed(q.grid.clone(), "propaganda").await.len() >= 2);
+    assert!(
+        !listed(q.other_grid.clone(), "service").await.is_empty(),
+        "the service of the other grid"
+    );
+
+    // Outside the scope: 403; bad parameters name their field.
+    let stranger = app.token(&format!("leader-{TOWNSHIP}")).await;
+    app.get(
+        &format!("/api/v1/worklogs?territory={}", q.grid),
+        Some(&stranger),
+    )
+    .await
+    .expect_error(StatusCode::FORBIDDEN, "out_of_scope");
+    let bad = app
+        .get(
+            &format!("/api/v1/worklogs?territory={}&from=yesterday", q.grid),
+            Some(&leader),
+        )
+        .await;
+    bad.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field");
+    assert_eq!(bad.json()["error"]["field"], "from");
+    let bad = app
+        .get(
+            &format!("/api/v1/worklogs?territory={}&kind=meeting", q.grid),
+            Some(&leader),
+        )
+        .await;
+    assert_eq!(bad.json()["error"]["field"], "kind");
+
+    // The page: the war room's figure links to it, and it shows the session.
+    let session = app.session(&format!("leader-{}", q.township)).await;
+    let room = app
+        .page(&format!("/center?territory={}", q.village), Some(&session))
+        .await;
+    room.expect(StatusCode::OK);
+    let href = format!(
+        "/worklogs?territory={}&amp;kind=propaganda&amp;from={d}&amp;to={d}",
+        q.village
+    );
+    assert!(
+        room.text().replace("&#38;", "&amp;").contains(&href),
+        "the 政策宣传 figure of today links to {href}"
+    );
+    let page = app
+        .page(
+            &format!(
+                "/worklogs?territory={}&kind=propaganda&from={d}&to={d}",
+                q.village
+            ),
+            Some(&session),
+        )
+        .await;
+    page.expect(StatusCode::OK);
+    let html = page.text();
+    assert!(html.contains("id=\"worklogs\""), "the table");
+    assert!(html.contains(&topic), "the session's topic");
+    assert!(
+        html.contains("20 人") && html.contains("双语"),
+        "attendees and language"
+    );
+    assert_eq!(
+        html.matches("<tr data-day=").count(),
+        listed(q.village.clone(), "propaganda").await.len(),
+        "one row per log"
+    );
+    let elsewhere = app.session(&format!("leader-{TOWNSHIP}")).await;
+    app.page(
+        &format!("/worklogs?territory={}", q.village),
+        Some(&elsewhere),
+    )
+    .await
+    .expect(StatusCode::FORBIDDEN);
+}

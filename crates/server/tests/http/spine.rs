@@ -787,8 +787,9 @@ const TERRITORY_CALLS: &[(&str, &str)] = &[
     ),
     ("/api/v1/people", "/api/v1/people?q=%E6%89%8D&territory={c}"),
     ("/api/v1/cases", "/api/v1/cases?territory={c}&limit=3"),
-    // statistics (issue 5)
+    // statistics (issue 5) and the work logs behind them (issue 7)
     ("/api/v1/stats", "/api/v1/stats?territory={c}"),
+    ("/api/v1/worklogs", "/api/v1/worklogs?territory={c}&limit=3"),
     // org: coverage, management lists, history and exports
     (
         "/api/v1/coverage",
