@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::case::Status;
@@ -62,6 +62,65 @@ pub type RollupKey = (String, NaiveDate, String, String);
 /// The day of an instant in the prefecture's time zone.
 pub fn day_of(at: DateTime<Utc>) -> NaiveDate {
     at.with_timezone(&china_offset()).date_naive()
+}
+
+/// The first day of the month of `day`: the key of the monthly rollups.
+pub fn month_of(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
+}
+
+/// A period as the rollups read it: the whole months inside it (from the monthly table, the
+/// first days of the first and last month, inclusive) and the days outside them (from the daily
+/// table, inclusive ranges), together every day of the period exactly once. A year then reads
+/// 12 rows per key and at most two partial months of days instead of 365 days.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeriodSplit {
+    pub months: Option<(NaiveDate, NaiveDate)>,
+    pub days: Vec<(NaiveDate, NaiveDate)>,
+}
+
+/// Split `from..=to` into whole months and the days around them.
+pub fn split_period(from: NaiveDate, to: NaiveDate) -> PeriodSplit {
+    if from > to {
+        return PeriodSplit::default();
+    }
+    let next_month = |d: NaiveDate| {
+        month_of(d)
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(NaiveDate::MAX)
+    };
+    let first_full = if from.day() == 1 {
+        from
+    } else {
+        next_month(from)
+    };
+    // The month of `to` is whole when `to` is its last day.
+    let after_to = to.succ_opt().unwrap_or(NaiveDate::MAX);
+    let end_full = if after_to.day() == 1 {
+        after_to
+    } else {
+        month_of(to)
+    };
+    if first_full >= end_full {
+        return PeriodSplit {
+            months: None,
+            days: vec![(from, to)],
+        };
+    }
+    let last_month = end_full
+        .checked_sub_months(chrono::Months::new(1))
+        .unwrap_or(first_full);
+    let mut days = Vec::new();
+    if from < first_full {
+        days.push((from, first_full.pred_opt().unwrap_or(from)));
+    }
+    if end_full <= to {
+        days.push((end_full, to));
+    }
+    PeriodSplit {
+        months: Some((first_full, last_month)),
+        days,
+    }
 }
 
 /// The node a unit belongs to: a centre's or grid's code is its node's, a department's is
@@ -405,6 +464,69 @@ pub fn category_breakdown(counts: &[(String, u64)], n: usize) -> (Counted, Count
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_split_period_covers_every_day_once_with_whole_months_only() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(
+            split_period(d("2026-01-15"), d("2026-03-10")),
+            PeriodSplit {
+                months: Some((d("2026-02-01"), d("2026-02-01"))),
+                days: vec![
+                    (d("2026-01-15"), d("2026-01-31")),
+                    (d("2026-03-01"), d("2026-03-10"))
+                ],
+            }
+        );
+        assert_eq!(
+            split_period(d("2026-01-01"), d("2026-12-31")).months,
+            Some((d("2026-01-01"), d("2026-12-01")))
+        );
+        assert!(
+            split_period(d("2026-01-01"), d("2026-12-31"))
+                .days
+                .is_empty()
+        );
+        assert_eq!(split_period(d("2026-02-03"), d("2026-02-27")).months, None);
+        assert_eq!(
+            split_period(d("2026-02-03"), d("2026-02-01")),
+            PeriodSplit::default()
+        );
+        // Every period within a span of leap-year months: each day exactly once.
+        let start = d("2027-12-01");
+        for a in 0..160 {
+            for len in [0, 1, 2, 27, 28, 29, 30, 31, 45, 59, 60, 61, 90, 120, 160] {
+                let from = start + chrono::Duration::days(a);
+                let to = from + chrono::Duration::days(len);
+                let split = split_period(from, to);
+                let mut seen = BTreeMap::new();
+                for (f, t) in &split.days {
+                    let mut x = *f;
+                    while x <= *t {
+                        *seen.entry(x).or_insert(0) += 1;
+                        x = x.succ_opt().unwrap();
+                    }
+                }
+                if let Some((f, l)) = split.months {
+                    let mut m = f;
+                    while m <= l {
+                        assert_eq!(m.day(), 1);
+                        let mut x = m;
+                        while month_of(x) == m {
+                            *seen.entry(x).or_insert(0) += 1;
+                            x = x.succ_opt().unwrap();
+                        }
+                        m = m.checked_add_months(chrono::Months::new(1)).unwrap();
+                    }
+                }
+                let want = (len + 1) as usize;
+                assert_eq!(seen.len(), want, "{from}..{to}: {split:?}");
+                assert!(seen.values().all(|n| *n == 1), "{from}..{to}: {split:?}");
+                assert!(*seen.keys().next().unwrap() == from && *seen.keys().last().unwrap() == to);
+                assert!(split.days.len() <= 2);
+            }
+        }
+    }
 
     #[test]
     fn categories_sum_to_their_top_level_and_the_leaves_are_the_most_frequent() {

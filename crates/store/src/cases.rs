@@ -743,8 +743,10 @@ impl Db {
     pub async fn pending_index(&self, limit: i64) -> Result<Vec<IndexItem>> {
         on_read!(self, pool => {
             let rows = sqlx::query(
-                "SELECT c.id, c.code, c.category, c.title, c.description FROM search_backlog b \
-                 JOIN cases c ON c.id = b.case_id ORDER BY b.case_id LIMIT $1",
+                // The backlog first (a join let SQLite scan every case to find it empty).
+                "SELECT c.id, c.code, c.category, c.title, c.description FROM \
+                 (SELECT case_id FROM search_backlog ORDER BY case_id LIMIT $1) b \
+                 JOIN cases c ON c.id = b.case_id ORDER BY b.case_id",
             )
             .bind(limit)
             .fetch_all(pool)

@@ -6,13 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use crate::cases::CaseRecord;
+use crate::territory::code_range;
 use crate::{Db, Result};
-
-/// The range of territory codes that start with `prefix` (digits only: `:` follows `9`), so
-/// that the index is used on both engines (a `LIKE` is not, on SQLite).
-fn code_range(prefix: &str) -> (String, String) {
-    (prefix.to_owned(), format!("{prefix}:"))
-}
 
 /// The open load of one child of a node.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

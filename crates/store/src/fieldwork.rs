@@ -194,10 +194,10 @@ impl Db {
                 qb.push(" AND w.account = ").push_bind(a);
             }
             if let Some(p) = f.within {
-                // A range, not a LIKE, so that the (territory, day) index serves it on both
-                // engines (codes are digits: `:` follows `9`).
-                qb.push(" AND w.territory >= ").push_bind(p.to_owned());
-                qb.push(" AND w.territory < ").push_bind(format!("{p}:"));
+                // A range, not a LIKE, so that the (territory, day) index serves it.
+                let (lo, hi) = crate::territory::code_range(p);
+                qb.push(" AND w.territory >= ").push_bind(lo);
+                qb.push(" AND w.territory < ").push_bind(hi);
             }
             if let Some(k) = f.kind {
                 qb.push(" AND w.kind = ").push_bind(k.as_str());

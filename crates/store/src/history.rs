@@ -217,17 +217,31 @@ impl Db {
         Ok(n)
     }
 
-    /// End a load: write the rollups (added to any already stored), and move the sequences
-    /// past what was loaded (`case_id`, `worklog_id`, `code:<day>`), so that live writes go on
-    /// numbering after the history. Returns the rollup rows written.
-    pub async fn finish_history(
+    /// Write summed rollup rows (interned keys) into the daily or the monthly table, in key
+    /// order (appends to the primary key instead of random page splits), added to any stored.
+    async fn write_rollup_rows(
         &self,
-        rollups: Rollups,
-        sequences: Vec<(String, i64)>,
+        monthly: bool,
+        sums: HashMap<Key, i64>,
+        strings: &[String],
     ) -> Result<u64> {
-        let Rollups { sums, strings, .. } = rollups;
+        let (table, columns, tail): (&'static str, &'static [&'static str], &'static str) =
+            if monthly {
+                (
+                    "territory_month_stats",
+                    &["territory", "month", "metric", "category", "n"],
+                    " ON CONFLICT (territory, month, metric, category) \
+                     DO UPDATE SET n = territory_month_stats.n + excluded.n",
+                )
+            } else {
+                (
+                    "territory_day_stats",
+                    &["territory", "day", "metric", "category", "n"],
+                    " ON CONFLICT (territory, day, metric, category) \
+                     DO UPDATE SET n = territory_day_stats.n + excluded.n",
+                )
+            };
         let mut keys: Vec<(Key, i64)> = sums.into_iter().filter(|(_, n)| *n != 0).collect();
-        // In key order: appends to the primary key instead of random page splits.
         keys.sort_unstable_by(|((t1, d1, c1, m1), _), ((t2, d2, c2, m2), _)| {
             (
                 &strings[*t1 as usize],
@@ -256,14 +270,30 @@ impl Db {
         }
         let written = rows.len() as u64;
         for chunk in rows.chunks(200_000) {
-            self.insert_rows_then(
-                "territory_day_stats",
-                &["territory", "day", "metric", "category", "n"],
-                chunk.to_vec(),
-                " ON CONFLICT (territory, day, metric, category) \
-                 DO UPDATE SET n = territory_day_stats.n + excluded.n",
-            )
-            .await?;
+            self.insert_rows_then(table, columns, chunk.to_vec(), tail)
+                .await?;
+        }
+        Ok(written)
+    }
+
+    /// End a load: write the rollups (added to any already stored), and move the sequences
+    /// past what was loaded (`case_id`, `worklog_id`, `code:<day>`), so that live writes go on
+    /// numbering after the history. Returns the rollup rows written.
+    pub async fn finish_history(
+        &self,
+        rollups: Rollups,
+        sequences: Vec<(String, i64)>,
+    ) -> Result<u64> {
+        let Rollups { sums, strings, .. } = rollups;
+        let mut months: HashMap<Key, i64> = HashMap::new();
+        for ((t, day, c, m), n) in &sums {
+            let month = NaiveDate::from_num_days_from_ce_opt(*day)
+                .map_or(*day, |d| domain::stats::month_of(d).num_days_from_ce());
+            *months.entry((*t, month, *c, *m)).or_insert(0) += n;
+        }
+        let mut written = 0;
+        for (monthly, sums) in [(false, sums), (true, months)] {
+            written += self.write_rollup_rows(monthly, sums, &strings).await?;
         }
         let seqs: Vec<Vec<Value>> = sequences
             .into_iter()
@@ -284,6 +314,7 @@ impl Db {
                     "ANALYZE case_events",
                     "ANALYZE case_search",
                     "ANALYZE territory_day_stats",
+                    "ANALYZE territory_month_stats",
                     "ANALYZE worklogs",
                     "ANALYZE daily_reports",
                 ] {

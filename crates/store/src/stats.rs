@@ -14,30 +14,53 @@ use crate::cases::{CaseRecord, CounterChange, EventRecord};
 use crate::{Db, Result};
 
 /// Upsert rollup deltas inside an open transaction `$tx` (summed by key first, sorted, so
-/// concurrent writers lock shared rows in one order).
+/// concurrent writers lock shared rows in one order): the daily rows, then the monthly ones.
 macro_rules! rollups_in_tx {
     ($tx:expr, $deltas:expr) => {{
         let sums = domain::stats::summed($deltas);
-        let rows: Vec<(String, chrono::NaiveDate, String, String, i64)> = sums
+        let mut months: std::collections::BTreeMap<
+            (String, chrono::NaiveDate, String, String),
+            i64,
+        > = std::collections::BTreeMap::new();
+        let days: Vec<(String, chrono::NaiveDate, String, String, i64)> = sums
             .into_iter()
-            .map(|((t, d, c, m), n)| (t, d, m, c, n))
+            .map(|((t, d, c, m), n)| {
+                *months
+                    .entry((t.clone(), domain::stats::month_of(d), m.clone(), c.clone()))
+                    .or_insert(0) += n;
+                (t, d, m, c, n)
+            })
             .collect();
-        for chunk in rows.chunks(1_000) {
-            let mut qb = sqlx::QueryBuilder::new(
-                "INSERT INTO territory_day_stats (territory, day, metric, category, n) ",
-            );
-            qb.push_values(chunk, |mut sep, (t, d, m, c, n)| {
-                sep.push_bind(t.clone());
-                sep.push_bind(*d);
-                sep.push_bind(m.clone());
-                sep.push_bind(c.clone());
-                sep.push_bind(*n);
-            });
-            qb.push(
-                " ON CONFLICT (territory, day, metric, category) \
-                 DO UPDATE SET n = territory_day_stats.n + excluded.n",
-            );
-            qb.build().persistent(false).execute(&mut **$tx).await?;
+        let months: Vec<(String, chrono::NaiveDate, String, String, i64)> = months
+            .into_iter()
+            .map(|((t, d, m, c), n)| (t, d, m, c, n))
+            .collect();
+        for (table, rows) in [
+            ("territory_day_stats", days),
+            ("territory_month_stats", months),
+        ] {
+            let key = if table == "territory_day_stats" {
+                "day"
+            } else {
+                "month"
+            };
+            for chunk in rows.chunks(1_000) {
+                let mut qb = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO {table} (territory, {key}, metric, category, n) "
+                ));
+                qb.push_values(chunk, |mut sep, (t, d, m, c, n)| {
+                    sep.push_bind(t.clone());
+                    sep.push_bind(*d);
+                    sep.push_bind(m.clone());
+                    sep.push_bind(c.clone());
+                    sep.push_bind(*n);
+                });
+                qb.push(format!(
+                    " ON CONFLICT (territory, {key}, metric, category) \
+                     DO UPDATE SET n = {table}.n + excluded.n"
+                ));
+                qb.build().persistent(false).execute(&mut **$tx).await?;
+            }
         }
     }};
 }
@@ -89,7 +112,8 @@ pub fn case_write_rollups(
 pub struct NodeSums(pub HashMap<String, Sums>);
 
 impl Db {
-    /// The sums of `nodes` for the days `from..=to`, and their created/ended totals up to `to`.
+    /// The sums of `nodes` for the days `from..=to`, and their created/ended totals up to `to`:
+    /// whole months from the monthly rows, the days around them from the daily rows.
     pub async fn stats_sums(
         &self,
         nodes: &[String],
@@ -101,46 +125,70 @@ impl Db {
         if nodes.is_empty() {
             return Ok(NodeSums(out));
         }
+        let split = domain::stats::split_period(from, to);
+        // (table, its day column, first, last): the period's pieces.
+        let mut pieces: Vec<(&str, &str, NaiveDate, NaiveDate)> = split
+            .days
+            .iter()
+            .map(|(f, t)| ("territory_day_stats", "day", *f, *t))
+            .collect();
+        if let Some((f, l)) = split.months {
+            pieces.push(("territory_month_stats", "month", f, l));
+        }
+        // Everything up to `to`: the months before its month, then its month's days.
+        let to_month = domain::stats::month_of(to);
         on_read!(self, pool => {
             for chunk in nodes.chunks(500) {
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT territory, metric, category, CAST(SUM(n) AS BIGINT) AS n \
-                     FROM territory_day_stats WHERE day >= ",
-                );
-                qb.push_bind(from).push(" AND day <= ").push_bind(to);
-                qb.push(" AND territory IN (");
-                let mut sep = qb.separated(", ");
-                for n in chunk {
-                    sep.push_bind(n.clone());
-                }
-                qb.push(") GROUP BY territory, metric, category");
-                for r in qb.build().persistent(false).fetch_all(pool).await? {
-                    let t: String = r.try_get("territory")?;
-                    let n: i64 = r.try_get("n")?;
-                    if let Some(s) = out.get_mut(&t) {
-                        s.period.insert((r.try_get("category")?, r.try_get("metric")?), n);
+                for (table, col, first, last) in &pieces {
+                    let mut qb = sqlx::QueryBuilder::new(format!(
+                        "SELECT territory, metric, category, CAST(SUM(n) AS BIGINT) AS n \
+                         FROM {table} WHERE {col} >= "
+                    ));
+                    qb.push_bind(*first).push(format!(" AND {col} <= ")).push_bind(*last);
+                    qb.push(" AND territory IN (");
+                    let mut sep = qb.separated(", ");
+                    for n in chunk {
+                        sep.push_bind(n.clone());
+                    }
+                    qb.push(") GROUP BY territory, metric, category");
+                    for r in qb.build().persistent(false).fetch_all(pool).await? {
+                        let t: String = r.try_get("territory")?;
+                        let n: i64 = r.try_get("n")?;
+                        if let Some(s) = out.get_mut(&t) {
+                            *s.period
+                                .entry((r.try_get("category")?, r.try_get("metric")?))
+                                .or_insert(0) += n;
+                        }
                     }
                 }
-                let mut qb = sqlx::QueryBuilder::new(
-                    "SELECT territory, metric, CAST(SUM(n) AS BIGINT) AS n \
-                     FROM territory_day_stats WHERE day <= ",
-                );
-                qb.push_bind(to);
-                qb.push(" AND metric IN ('case_created', 'case_ended') AND category = '' AND territory IN (");
-                let mut sep = qb.separated(", ");
-                for n in chunk {
-                    sep.push_bind(n.clone());
-                }
-                qb.push(") GROUP BY territory, metric");
-                for r in qb.build().persistent(false).fetch_all(pool).await? {
-                    let t: String = r.try_get("territory")?;
-                    let m: String = r.try_get("metric")?;
-                    let n: i64 = r.try_get("n")?;
-                    if let Some(s) = out.get_mut(&t) {
-                        if m == metric::CASE_CREATED {
-                            s.created_to_end = n;
-                        } else {
-                            s.ended_to_end = n;
+                for (table, col, cmp, bound) in [
+                    ("territory_month_stats", "month", "<", to_month),
+                    ("territory_day_stats", "day", ">=", to_month),
+                ] {
+                    let mut qb = sqlx::QueryBuilder::new(format!(
+                        "SELECT territory, metric, CAST(SUM(n) AS BIGINT) AS n \
+                         FROM {table} WHERE {col} {cmp} "
+                    ));
+                    qb.push_bind(bound);
+                    if table == "territory_day_stats" {
+                        qb.push(" AND day <= ").push_bind(to);
+                    }
+                    qb.push(" AND metric IN ('case_created', 'case_ended') AND category = '' AND territory IN (");
+                    let mut sep = qb.separated(", ");
+                    for n in chunk {
+                        sep.push_bind(n.clone());
+                    }
+                    qb.push(") GROUP BY territory, metric");
+                    for r in qb.build().persistent(false).fetch_all(pool).await? {
+                        let t: String = r.try_get("territory")?;
+                        let m: String = r.try_get("metric")?;
+                        let n: i64 = r.try_get("n")?;
+                        if let Some(s) = out.get_mut(&t) {
+                            if m == metric::CASE_CREATED {
+                                s.created_to_end += n;
+                            } else {
+                                s.ended_to_end += n;
+                            }
                         }
                     }
                 }
@@ -151,22 +199,26 @@ impl Db {
 
     /// Open cases whose running step is past its deadline at `now`, under the node `prefix`,
     /// counted per child prefix of `child_len` characters (the node's own total is their sum).
-    /// Goes through the deadline index: the work is the number of overdue cases.
+    /// Reads the partial index of open cases only (`cases_open_territory`, which covers the
+    /// query: its condition is repeated word for word so that SQLite uses it), never the
+    /// history: the work is the number of open cases of the node.
     pub async fn overdue_by_child(
         &self,
         prefix: &str,
         child_len: usize,
         now: DateTime<Utc>,
     ) -> Result<BTreeMap<String, i64>> {
+        let (lo, hi) = crate::territory::code_range(prefix);
         on_read!(self, pool => {
             let rows = sqlx::query(
                 "SELECT substr(territory, 1, CAST($1 AS INTEGER)) AS child, COUNT(*) AS n FROM cases \
-                 WHERE deadline < $2 AND status NOT IN ('closed','rejected','merged','parked') \
-                 AND territory LIKE $3 GROUP BY 1",
+                 WHERE status NOT IN ('closed','rejected','merged') AND status <> 'parked' \
+                 AND deadline < $2 AND territory >= $3 AND territory < $4 GROUP BY 1",
             )
             .bind(child_len as i64)
             .bind(now)
-            .bind(format!("{prefix}%"))
+            .bind(lo)
+            .bind(hi)
             .fetch_all(pool)
             .await?;
             rows.iter()
@@ -214,6 +266,47 @@ impl Db {
         })
     }
 
+    /// The monthly rollup rows that differ from the sum of their days (each key of either
+    /// table whose numbers disagree, with both numbers): empty when the two tables agree.
+    pub async fn month_rollups_disagreeing(&self) -> Result<Vec<(RollupKey, i64, i64)>> {
+        let mut want: BTreeMap<RollupKey, i64> = BTreeMap::new();
+        for ((t, d, c, m), n) in self.all_rollups().await? {
+            *want
+                .entry((t, domain::stats::month_of(d), c, m))
+                .or_insert(0) += n;
+        }
+        let stored: Vec<(RollupKey, i64)> = on_read!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT territory, month, category, metric, n FROM territory_month_stats WHERE n <> 0",
+            )
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|r| {
+                    Ok((
+                        (
+                            r.try_get("territory")?,
+                            r.try_get("month")?,
+                            r.try_get("category")?,
+                            r.try_get("metric")?,
+                        ),
+                        r.try_get::<i64, _>("n")?,
+                    ))
+                })
+                .collect::<Result<_>>()?
+        });
+        let mut out = Vec::new();
+        let mut stored: BTreeMap<RollupKey, i64> = stored.into_iter().collect();
+        for (k, n) in want {
+            let got = stored.remove(&k).unwrap_or(0);
+            if got != n {
+                out.push((k, n, got));
+            }
+        }
+        out.extend(stored.into_iter().map(|(k, got)| (k, 0, got)));
+        Ok(out)
+    }
+
     /// Recompute every rollup from the raw rows: each case's history replayed (its counters by
     /// `domain::case::recount`, its events by `domain::stats`), every work log and daily report;
     /// then replace the table, in one transaction that holds off every writer of rollups while
@@ -223,13 +316,14 @@ impl Db {
         let backend = self.backend();
         Ok(on_write!(self, tx => {
             if backend == crate::Backend::Postgres {
-                sqlx::query("LOCK TABLE territory_day_stats IN EXCLUSIVE MODE")
+                sqlx::query("LOCK TABLE territory_day_stats, territory_month_stats IN EXCLUSIVE MODE")
                     .execute(&mut **tx)
                     .await?;
             }
             let rows = self.recount_rollups().await?;
             let written = rows.len();
             sqlx::query("DELETE FROM territory_day_stats").execute(&mut **tx).await?;
+            sqlx::query("DELETE FROM territory_month_stats").execute(&mut **tx).await?;
             rollups_in_tx!(tx, rows);
             written
         }))

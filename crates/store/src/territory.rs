@@ -9,6 +9,26 @@ use sqlx::Row;
 use crate::bulk::Value;
 use crate::{Db, Result, StoreError};
 
+/// The half-open range `[lo, hi)` of the codes that start with `prefix`, for a
+/// `territory >= lo AND territory < hi` that the territory indexes serve on both engines (a
+/// `LIKE 'p%'` is not served by SQLite's, nor by PostgreSQL's under most collations).
+///
+/// Codes are digits; `hi` is the prefix plus one (`623027` → `623028`, `623029` → `623030`),
+/// which orders the same under every collation. (A `:` after the prefix, next to `9` in ASCII,
+/// does not: ICU and glibc collations skip punctuation, and `6230272` sorts after `623027:`.)
+/// A prefix of nines has no greater code of its length; every code starting with it sorts below
+/// `a` in every collation.
+pub fn code_range(prefix: &str) -> (String, String) {
+    let mut hi = prefix.as_bytes().to_vec();
+    while let Some(last) = hi.pop() {
+        if last.is_ascii_digit() && last != b'9' {
+            hi.push(last + 1);
+            return (prefix.to_owned(), String::from_utf8(hi).unwrap_or_default());
+        }
+    }
+    (prefix.to_owned(), "a".to_owned())
+}
+
 /// A territory node as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TerritoryRecord {
@@ -344,4 +364,27 @@ pub fn escape_like(s: &str) -> String {
         out.push(ch);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_range;
+
+    #[test]
+    fn a_code_range_holds_exactly_the_codes_below_its_prefix() {
+        assert_eq!(code_range("623027"), ("623027".into(), "623028".into()));
+        assert_eq!(code_range("6230"), ("6230".into(), "6231".into()));
+        assert_eq!(code_range("623029"), ("623029".into(), "62303".into()));
+        assert_eq!(code_range("99").1, "a");
+        let (lo, hi) = code_range("623029");
+        for inside in ["623029", "6230291", "623029999999"] {
+            assert!(lo.as_str() <= inside && inside < hi.as_str(), "{inside}");
+        }
+        for outside in ["623028", "6230289", "62303", "623030100"] {
+            assert!(
+                !(lo.as_str() <= outside && outside < hi.as_str()),
+                "{outside}"
+            );
+        }
+    }
 }

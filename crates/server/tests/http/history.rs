@@ -35,6 +35,47 @@ async fn a_loaded_history_agrees_with_a_recount_and_is_listed_and_searched() {
     assert!(!stored.is_empty());
     assert_eq!(stored.len(), recount.len());
     assert!(stored == recount, "rollups differ from a recount");
+    // Periods read through whole months (the monthly rows) and the days around them agree
+    // with a sum of the daily rows; the monthly rows are the sums of their days.
+    assert!(db.month_rollups_disagreeing().await.unwrap().is_empty());
+    let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let nodes: Vec<String> = vec!["623027".into(), TOWNSHIP.into(), VILLAGE.into()];
+    for (from, to) in [
+        (d("2026-02-01"), d("2026-02-28")),
+        (d("2026-01-15"), d("2026-03-18")),
+        (d("2026-02-10"), d("2026-03-05")),
+        (d("2026-03-01"), d("2026-03-01")),
+    ] {
+        let sums = db.stats_sums(&nodes, from, to).await.unwrap();
+        for n in &nodes {
+            let mut want: BTreeMap<(String, String), i64> = BTreeMap::new();
+            let (mut created, mut ended) = (0, 0);
+            for ((t, day, c, m), v) in &stored {
+                if t != n || *day > to {
+                    continue;
+                }
+                if *day >= from {
+                    *want.entry((c.clone(), m.clone())).or_insert(0) += v;
+                }
+                if c.is_empty() && m == domain::stats::metric::CASE_CREATED {
+                    created += v;
+                } else if c.is_empty() && m == domain::stats::metric::CASE_ENDED {
+                    ended += v;
+                }
+            }
+            want.retain(|_, v| *v != 0);
+            let got = &sums.0[n];
+            let mut period = got.period.clone();
+            period.retain(|_, v| *v != 0);
+            assert_eq!(period, want, "{n} {from}..{to}");
+            assert_eq!(
+                (got.created_to_end, got.ended_to_end),
+                (created, ended),
+                "{n} up to {to}"
+            );
+            assert!(created > 0, "{n} has cases up to {to}");
+        }
+    }
     let counters = db.all_counters().await.unwrap();
     assert!(!counters.is_empty());
     assert!(
@@ -123,6 +164,15 @@ async fn a_loaded_history_agrees_with_a_recount_and_is_listed_and_searched() {
         .await;
     r.expect(StatusCode::CREATED);
     assert!(id_of(&r.json()["id"]) > rows("cases") as i64);
+    assert!(
+        app.state
+            .db
+            .month_rollups_disagreeing()
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live write keeps the monthly rows the sums of their days"
+    );
 
     let db = app.state.db.clone();
     drop(app);

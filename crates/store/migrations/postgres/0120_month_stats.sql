@@ -1,0 +1,14 @@
+-- Monthly sums of territory_day_stats (`month`: the first day of the month), written in the
+-- same transactions as the daily rows, so that a long period reads one row per month and key
+-- and only its partial months by day.
+CREATE TABLE territory_month_stats (
+    territory TEXT NOT NULL,
+    month     DATE NOT NULL,
+    metric    TEXT NOT NULL,
+    category  TEXT NOT NULL,
+    n         BIGINT NOT NULL,
+    PRIMARY KEY (territory, month, metric, category)
+);
+INSERT INTO territory_month_stats (territory, month, metric, category, n)
+SELECT territory, CAST(date_trunc('month', day) AS DATE), metric, category, SUM(n)
+FROM territory_day_stats GROUP BY 1, 2, 3, 4;
