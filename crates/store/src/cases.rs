@@ -659,8 +659,28 @@ impl Db {
     /// Cases matching `f`, newest first (or, for queues, earliest deadline first), paged.
     pub async fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>> {
         on_read!(self, pool => {
-            let mut qb = sqlx::QueryBuilder::new("SELECT c.* FROM cases c WHERE c.territory LIKE ");
-            qb.push_bind(format!("{}%", f.territory_prefix));
+            let mut qb = sqlx::QueryBuilder::new("SELECT c.* FROM cases c WHERE ");
+            let prefix = f.territory_prefix.as_str();
+            match prefix.len() {
+                // A county or a township: the expression index of its prefix walks its cases
+                // newest first (the length is a number, written into the query so that it
+                // matches the index's expression).
+                6 | 9 => {
+                    qb.push(format!("substr(c.territory, 1, {}) = ", prefix.len()))
+                        .push_bind(prefix.to_owned());
+                }
+                // The prefecture: every case (a LIKE, which no index takes, so that the newest
+                // cases are walked by id).
+                0..=5 => {
+                    qb.push("c.territory LIKE ").push_bind(format!("{prefix}%"));
+                }
+                // A village, grid or group: its few cases through the territory index.
+                _ => {
+                    let (lo, hi) = crate::territory::code_range(prefix);
+                    qb.push("c.territory >= ").push_bind(lo);
+                    qb.push(" AND c.territory < ").push_bind(hi);
+                }
+            }
             if let Some(s) = &f.status {
                 qb.push(" AND c.status = ").push_bind(s.clone());
             }

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("0090_notices_and_keys"),
     migration!("0110_incident_ack_history"),
     migration!("0120_month_stats"),
+    migration!("0121_case_lists_and_day_stats"),
 ];
 
 const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
