@@ -61,7 +61,7 @@ fn progress(step: &str, rows: u64, started: Instant) {
 }
 
 /// Days of case history `gesang demo` and `gesang serve --demo` load by default.
-pub const DEFAULT_HISTORY_DAYS: u32 = 90;
+pub const DEFAULT_HISTORY_DAYS: u32 = 30;
 
 /// Generate and load the demo data set, without case history. Refuses a database that already
 /// holds territory.
