@@ -49,7 +49,8 @@ pub struct Params {
     kind: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    cursor: Option<i64>,
+    /// The last id of the previous page (anything else: the first page).
+    cursor: Option<String>,
 }
 
 pub struct Opt {
@@ -144,6 +145,11 @@ fn what(ctx: &PageCtx, details: &serde_json::Value, kind: &str) -> String {
 
 async fn render(state: &AppState, ctx: &PageCtx, p: Params) -> AppResult<Response> {
     let caller = ctx.require_caller()?;
+    let cursor = p
+        .cursor
+        .as_deref()
+        .and_then(|c| c.trim().parse::<i64>().ok())
+        .filter(|c| *c > 0);
     let territory = p
         .territory
         .as_deref()
@@ -158,7 +164,7 @@ async fn render(state: &AppState, ctx: &PageCtx, p: Params) -> AppResult<Respons
             kind: p.kind.as_deref(),
             from: p.from.as_deref(),
             to: p.to.as_deref(),
-            before: p.cursor.filter(|c| *c > 0),
+            before: cursor,
             limit: PAGE,
         },
     )
@@ -251,7 +257,7 @@ async fn render(state: &AppState, ctx: &PageCtx, p: Params) -> AppResult<Respons
             kinds,
             rows,
             next_href: next.map(|c| link(Some(c))),
-            first_href: p.cursor.map(|_| link(None)),
+            first_href: cursor.map(|_| link(None)),
         },
     ))
 }

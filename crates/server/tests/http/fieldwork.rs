@@ -662,6 +662,13 @@ async fn the_logs_behind_a_figure_are_listed_in_scope_and_agree_with_the_count()
         listed(q.village.clone(), "propaganda").await.len(),
         "one row per log"
     );
+    // A cursor that is not an id is the first page, not an error.
+    app.page(
+        &format!("/worklogs?territory={}&cursor=abc", q.village),
+        Some(&session),
+    )
+    .await
+    .expect(StatusCode::OK);
     let elsewhere = app.session(&format!("leader-{TOWNSHIP}")).await;
     app.page(
         &format!("/worklogs?territory={}", q.village),
