@@ -35,15 +35,10 @@ macro_rules! rollups_in_tx {
             .into_iter()
             .map(|((t, d, m, c), n)| (t, d, m, c, n))
             .collect();
-        for (table, rows) in [
-            ("territory_day_stats", days),
-            ("territory_month_stats", months),
+        for (table, key, rows) in [
+            ("territory_day_stats", "day", days),
+            ("territory_month_stats", "month", months),
         ] {
-            let key = if table == "territory_day_stats" {
-                "day"
-            } else {
-                "month"
-            };
             for chunk in rows.chunks(1_000) {
                 let mut qb = sqlx::QueryBuilder::new(format!(
                     "INSERT INTO {table} (territory, {key}, metric, category, n) "
@@ -244,12 +239,16 @@ impl Db {
 
     /// Every rollup row (for tests and the rebuild's comparison).
     pub async fn all_rollups(&self) -> Result<BTreeMap<RollupKey, i64>> {
+        self.rollup_rows(
+            "SELECT territory, day, category, metric, n FROM territory_day_stats WHERE n <> 0",
+        )
+        .await
+    }
+
+    /// The rows of a rollup query whose columns are `territory, day, category, metric, n`.
+    async fn rollup_rows(&self, sql: &'static str) -> Result<BTreeMap<RollupKey, i64>> {
         on_read!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT territory, day, category, metric, n FROM territory_day_stats WHERE n <> 0",
-            )
-            .fetch_all(pool)
-            .await?;
+            let rows = sqlx::query(sql).fetch_all(pool).await?;
             rows.iter()
                 .map(|r| {
                     Ok((
@@ -275,28 +274,13 @@ impl Db {
                 .entry((t, domain::stats::month_of(d), c, m))
                 .or_insert(0) += n;
         }
-        let stored: Vec<(RollupKey, i64)> = on_read!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT territory, month, category, metric, n FROM territory_month_stats WHERE n <> 0",
+        let mut stored = self
+            .rollup_rows(
+                "SELECT territory, month AS day, category, metric, n \
+                 FROM territory_month_stats WHERE n <> 0",
             )
-            .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|r| {
-                    Ok((
-                        (
-                            r.try_get("territory")?,
-                            r.try_get("month")?,
-                            r.try_get("category")?,
-                            r.try_get("metric")?,
-                        ),
-                        r.try_get::<i64, _>("n")?,
-                    ))
-                })
-                .collect::<Result<_>>()?
-        });
         let mut out = Vec::new();
-        let mut stored: BTreeMap<RollupKey, i64> = stored.into_iter().collect();
         for (k, n) in want {
             let got = stored.remove(&k).unwrap_or(0);
             if got != n {
