@@ -375,68 +375,34 @@ pub fn workbook(a: &AssessmentResponse) -> AppResult<Vec<u8>> {
     let bold = Format::new().set_bold();
     let pct = Format::new().set_num_format("0.0%");
     let ws = book.add_worksheet();
-    ws.set_name("考核排名").map_err(err)?;
-    let headers = [
-        "名次",
-        "单位编码",
-        "单位",
-        "类型",
-        "层级",
-        "得分",
-        "加权指标分",
-        "督办扣分",
-        "及时受理率",
-        "及时签收率",
-        "按期办结率",
-        "结案率",
-        "返工率",
-        "准确派遣率",
-        "回访满意率",
-        "化解率",
-        "日报率",
-        "零报告率",
-        "受理纠纷数",
-        "成功化解数",
-        "应报日报数",
-        "收到日报数",
-        "零报告数",
-    ];
-    for (c, h) in headers.iter().enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)
-            .map_err(err)?;
-    }
-    let counters: Vec<Counter> = Counter::ALL.to_vec();
-    let first_count_col = headers.len() as u16;
-    for (j, c) in counters.iter().enumerate() {
-        ws.write_string_with_format(0, first_count_col + j as u16, c.name_zh(), &bold)
-            .map_err(err)?;
-    }
-    ws.set_column_width(2, 28).map_err(err)?;
-    ws.set_column_width(1, 20).map_err(err)?;
-    for (i, u) in a.units.iter().enumerate() {
-        let r = (i + 1) as u32;
-        if let Some(k) = u.rank {
-            ws.write_number(r, 0, k as f64).map_err(err)?;
-        }
-        ws.write_string(r, 1, &u.unit).map_err(err)?;
-        ws.write_string(r, 2, &u.name).map_err(err)?;
-        ws.write_string(r, 3, &u.kind).map_err(err)?;
-        ws.write_string(r, 4, &u.level).map_err(err)?;
-        if let Some(s) = u.score {
-            ws.write_number(r, 5, s).map_err(err)?;
-        }
-        if let Some(b) = u.base {
-            ws.write_number(r, 6, b).map_err(err)?;
-        }
-        ws.write_number(r, 7, u.penalty).map_err(err)?;
-        write_indicators(ws, r, 8, &u.indicators, &u.field, &pct).map_err(err)?;
-        for (j, c) in counters.iter().enumerate() {
-            let n = u.counts.get(c.as_str()).copied().unwrap_or(0);
-            ws.write_number(r, first_count_col + j as u16, n as f64)
-                .map_err(err)?;
-        }
-    }
-    ws.set_freeze_panes(1, 3).map_err(err)?;
+    let first_count_col = write_sheet(
+        ws,
+        "考核排名",
+        [
+            "名次",
+            "单位编码",
+            "单位",
+            "类型",
+            "层级",
+            "得分",
+            "加权指标分",
+            "督办扣分",
+        ],
+        &[(2, 28.0), (1, 20.0)],
+        a.units.iter().map(|u| SheetRow {
+            rank: u.rank,
+            labels: [&u.unit, &u.name, &u.kind, &u.level],
+            score: u.score,
+            base: u.base,
+            penalty: u.penalty,
+            indicators: &u.indicators,
+            field: &u.field,
+            counts: &u.counts,
+        }),
+        &bold,
+        &pct,
+    )
+    .map_err(err)?;
     let ranked = a.units.iter().filter(|u| u.rank.is_some()).count().min(10);
     if ranked > 0 {
         let mut chart = Chart::new(ChartType::Bar);
@@ -448,58 +414,122 @@ pub fn workbook(a: &AssessmentResponse) -> AppResult<Vec<u8>> {
         chart
             .title()
             .set_name(&format!("{} 考核得分前 {ranked} 名", a.month));
-        ws.insert_chart(1, first_count_col + counters.len() as u16 + 1, &chart)
+        ws.insert_chart(1, first_count_col + Counter::ALL.len() as u16 + 1, &chart)
             .map_err(err)?;
     }
     // The per-person sheet: every grid worker, ranked.
     let ws = book.add_worksheet();
-    ws.set_name("个人考核").map_err(err)?;
-    let heads = [
-        "名次",
-        "账号",
-        "姓名",
-        "网格",
-        "单位",
-        "得分",
-        "加权指标分",
-        "督办扣分",
-    ];
-    for (c, h) in heads.iter().chain(headers[8..].iter()).enumerate() {
-        ws.write_string_with_format(0, c as u16, *h, &bold)
-            .map_err(err)?;
-    }
-    let first_count_col = (heads.len() + headers.len() - 8) as u16;
-    for (j, c) in counters.iter().enumerate() {
-        ws.write_string_with_format(0, first_count_col + j as u16, c.name_zh(), &bold)
-            .map_err(err)?;
-    }
-    ws.set_column_width(2, 12).map_err(err)?;
-    ws.set_column_width(4, 28).map_err(err)?;
-    for (i, p) in a.persons.iter().enumerate() {
-        let r = (i + 1) as u32;
-        if let Some(k) = p.rank {
-            ws.write_number(r, 0, k as f64).map_err(err)?;
-        }
-        ws.write_string(r, 1, &p.account).map_err(err)?;
-        ws.write_string(r, 2, &p.name).map_err(err)?;
-        ws.write_string(r, 3, &p.territory).map_err(err)?;
-        ws.write_string(r, 4, &p.unit_name).map_err(err)?;
-        if let Some(s) = p.score {
-            ws.write_number(r, 5, s).map_err(err)?;
-        }
-        if let Some(b) = p.base {
-            ws.write_number(r, 6, b).map_err(err)?;
-        }
-        ws.write_number(r, 7, p.penalty).map_err(err)?;
-        write_indicators(ws, r, 8, &p.indicators, &p.field, &pct).map_err(err)?;
-        for (j, c) in counters.iter().enumerate() {
-            let n = p.counts.get(c.as_str()).copied().unwrap_or(0);
-            ws.write_number(r, first_count_col + j as u16, n as f64)
-                .map_err(err)?;
-        }
-    }
-    ws.set_freeze_panes(1, 3).map_err(err)?;
+    write_sheet(
+        ws,
+        "个人考核",
+        [
+            "名次",
+            "账号",
+            "姓名",
+            "网格",
+            "单位",
+            "得分",
+            "加权指标分",
+            "督办扣分",
+        ],
+        &[(2, 12.0), (4, 28.0)],
+        a.persons.iter().map(|p| SheetRow {
+            rank: p.rank,
+            labels: [&p.account, &p.name, &p.territory, &p.unit_name],
+            score: p.score,
+            base: p.base,
+            penalty: p.penalty,
+            indicators: &p.indicators,
+            field: &p.field,
+            counts: &p.counts,
+        }),
+        &bold,
+        &pct,
+    )
+    .map_err(err)?;
     book.save_to_buffer().map_err(err)
+}
+
+/// The columns after the eight leading ones of either sheet: the indicators, then the field
+/// counts behind them (as [`write_indicators`] writes them).
+const INDICATOR_HEADS: [&str; 15] = [
+    "及时受理率",
+    "及时签收率",
+    "按期办结率",
+    "结案率",
+    "返工率",
+    "准确派遣率",
+    "回访满意率",
+    "化解率",
+    "日报率",
+    "零报告率",
+    "受理纠纷数",
+    "成功化解数",
+    "应报日报数",
+    "收到日报数",
+    "零报告数",
+];
+
+/// One line of a sheet, a unit's or a person's: the rank, four labels, then the score and
+/// everything behind it.
+struct SheetRow<'a> {
+    rank: Option<usize>,
+    labels: [&'a str; 4],
+    score: Option<f64>,
+    base: Option<f64>,
+    penalty: f64,
+    indicators: &'a Indicators,
+    field: &'a FieldCounts,
+    counts: &'a BTreeMap<String, i64>,
+}
+
+/// Fill a ranking sheet: the eight leading heads (rank, four labels, score, base, penalty),
+/// the indicator heads and one head per counter, the column widths in the order given, one
+/// line per row, and the top row and first three columns frozen. Returns the column of the
+/// first counter.
+fn write_sheet<'a>(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    name: &str,
+    lead: [&str; 8],
+    widths: &[(u16, f64)],
+    rows: impl Iterator<Item = SheetRow<'a>>,
+    bold: &rust_xlsxwriter::Format,
+    pct: &rust_xlsxwriter::Format,
+) -> Result<u16, rust_xlsxwriter::XlsxError> {
+    ws.set_name(name)?;
+    for (c, h) in lead.iter().chain(INDICATOR_HEADS.iter()).enumerate() {
+        ws.write_string_with_format(0, c as u16, *h, bold)?;
+    }
+    let first_count_col = (lead.len() + INDICATOR_HEADS.len()) as u16;
+    for (j, c) in Counter::ALL.iter().enumerate() {
+        ws.write_string_with_format(0, first_count_col + j as u16, c.name_zh(), bold)?;
+    }
+    for (col, width) in widths {
+        ws.set_column_width(*col, *width)?;
+    }
+    for (i, row) in rows.enumerate() {
+        let r = (i + 1) as u32;
+        if let Some(k) = row.rank {
+            ws.write_number(r, 0, k as f64)?;
+        }
+        for (c, label) in row.labels.iter().enumerate() {
+            ws.write_string(r, 1 + c as u16, *label)?;
+        }
+        if let Some(s) = row.score {
+            ws.write_number(r, 5, s)?;
+        }
+        if let Some(b) = row.base {
+            ws.write_number(r, 6, b)?;
+        }
+        ws.write_number(r, 7, row.penalty)?;
+        write_indicators(ws, r, 8, row.indicators, row.field, pct)?;
+        for (j, c) in Counter::ALL.iter().enumerate() {
+            let n = row.counts.get(c.as_str()).copied().unwrap_or(0);
+            ws.write_number(r, first_count_col + j as u16, n as f64)?;
+        }
+    }
+    ws.set_freeze_panes(1, 3)?;
+    Ok(first_count_col)
 }
 
 /// The ten indicator columns and the five field counts, from column `at`.
