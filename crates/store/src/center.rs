@@ -336,17 +336,7 @@ impl Db {
             .fetch_all(pool)
             .await?;
             rows.iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>("code")?,
-                        crate::territory::Counts {
-                            households: r.try_get("n_households")?,
-                            members: r.try_get("n_members")?,
-                            groups: r.try_get("n_groups")?,
-                            grids: r.try_get("n_grids")?,
-                        },
-                    ))
-                })
+                .map(|r| Ok((r.try_get::<String, _>("code")?, counts_from_row!(r))))
                 .collect()
         })
     }

@@ -86,6 +86,23 @@ fn code_of(s: String) -> Result<TerritoryCode> {
     TerritoryCode::parse(&s).map_err(|e| StoreError::Corrupt(format!("territory code {s}: {e}")))
 }
 
+/// The subtree counts of a row with the `territory_counts` columns (`n_households`, `n_members`,
+/// `n_groups`, `n_grids`). A missing row of a LEFT JOIN reads as zero counts.
+macro_rules! counts_from_row {
+    ($r:expr) => {{
+        let r = $r;
+        let n = |col: &str| -> $crate::Result<i64> {
+            Ok(r.try_get::<Option<i64>, _>(col)?.unwrap_or(0))
+        };
+        $crate::territory::Counts {
+            households: n("n_households")?,
+            members: n("n_members")?,
+            groups: n("n_groups")?,
+            grids: n("n_grids")?,
+        }
+    }};
+}
+
 macro_rules! territory_from_row {
     ($r:expr, $with_geometry:expr) => {{
         let r = $r;
@@ -234,12 +251,7 @@ impl Db {
             .fetch_optional(pool)
             .await?;
             Ok(match row {
-                Some(r) => Counts {
-                    households: r.try_get("n_households")?,
-                    members: r.try_get("n_members")?,
-                    groups: r.try_get("n_groups")?,
-                    grids: r.try_get("n_grids")?,
-                },
+                Some(r) => counts_from_row!(&r),
                 None => Counts::default(),
             })
         })
@@ -261,20 +273,7 @@ impl Db {
             .fetch_all(pool)
             .await?;
             rows.iter()
-                .map(|r| {
-                    let n = |col: &str| -> Result<i64> {
-                        Ok(r.try_get::<Option<i64>, _>(col)?.unwrap_or(0))
-                    };
-                    Ok((
-                        r.try_get::<String, _>("code")?,
-                        Counts {
-                            households: n("n_households")?,
-                            members: n("n_members")?,
-                            groups: n("n_groups")?,
-                            grids: n("n_grids")?,
-                        },
-                    ))
-                })
+                .map(|r| Ok((r.try_get::<String, _>("code")?, counts_from_row!(r))))
                 .collect()
         })
     }
