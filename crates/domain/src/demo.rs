@@ -16,9 +16,9 @@ use std::str::FromStr;
 use chrono::{Days, NaiveDate};
 use geo::{BoundingRect, Contains, MultiPolygon, Point};
 use rand::{Rng as _, SeedableRng};
-use rand_pcg::Pcg64Mcg;
 
 use crate::account::Role;
+use crate::draw::{Rng, below, chance, pick, unit, weighted};
 use crate::gannan::{self, VillageKind};
 use crate::partition::Cell;
 use crate::people::{
@@ -143,10 +143,8 @@ fn village_kind(code: &TerritoryCode) -> VillageKind {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Randomness: one PCG stream per (node, purpose), and our own range and float conversions so
+// Randomness: one PCG stream per (node, purpose), drawn through the conversions of `draw` so
 // the data does not shift when rand changes its sampling algorithms.
-
-type Rng = Pcg64Mcg;
 
 const SALT_WEIGHT: u64 = 1;
 const SALT_NODE: u64 = 2;
@@ -161,41 +159,9 @@ fn rng_for(code: &str, salt: u64) -> Rng {
     Rng::seed_from_u64(h ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
-/// A uniform integer in `0..n` (n > 0), by multiply-shift.
-fn below(rng: &mut Rng, n: usize) -> usize {
-    debug_assert!(n > 0);
-    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
-}
-
 /// A uniform integer in `lo..=hi`.
 fn between(rng: &mut Rng, lo: i32, hi: i32) -> i32 {
     lo + below(rng, (hi - lo + 1) as usize) as i32
-}
-
-/// A uniform float in [0, 1) from the top 53 bits.
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-fn chance(rng: &mut Rng, p: f64) -> bool {
-    unit(rng) < p
-}
-
-fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
-    &items[below(rng, items.len())]
-}
-
-/// An index drawn with the given integer weights.
-fn weighted(rng: &mut Rng, weights: &[u32]) -> usize {
-    let total: u32 = weights.iter().sum();
-    let mut x = below(rng, total as usize) as u32;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
-            return i;
-        }
-        x -= w;
-    }
-    weights.len() - 1
 }
 
 /// A day in 2024–2025, for the start of a pairing.

@@ -30,8 +30,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Timelike, Utc, Weekday};
-use rand::{Rng as _, SeedableRng};
-use rand_pcg::Pcg64Mcg;
+use rand::SeedableRng;
 
 use crate::account::Role;
 use crate::case::{
@@ -41,13 +40,14 @@ use crate::case::{
 use crate::category::{Category, Class};
 use crate::clock::china_offset;
 use crate::demo::DemoData;
+// Randomness: the conversions of `draw` (as in `demo`), so the history does not shift when
+// rand changes its sampling algorithms.
+use crate::draw::{Rng, below, chance, pick, unit, weighted};
 use crate::fieldwork::{SessionLanguage, WorklogDetails};
 use crate::people::{Unit, UnitKind};
 use crate::routing::{self, Place};
 use crate::rules::Rules;
 use crate::territory::{Level, TerritoryCode};
-
-type Rng = Pcg64Mcg;
 
 /// What history to generate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -999,38 +999,6 @@ impl Drive<'_, '_> {
         };
         self.act(self.centre(), Command::Revisit { satisfaction })
     }
-}
-
-// Randomness: our own conversions, so the history does not shift when rand changes its
-// sampling algorithms (as in `demo`).
-
-fn below(rng: &mut Rng, n: usize) -> usize {
-    debug_assert!(n > 0);
-    ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
-}
-
-fn unit(rng: &mut Rng) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
-}
-
-fn chance(rng: &mut Rng, p: f64) -> bool {
-    unit(rng) < p
-}
-
-fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
-    &items[below(rng, items.len())]
-}
-
-fn weighted(rng: &mut Rng, weights: &[u32]) -> usize {
-    let total: u32 = weights.iter().sum();
-    let mut x = below(rng, total as usize) as u32;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
-            return i;
-        }
-        x -= w;
-    }
-    weights.len() - 1
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod clock;
 pub mod coord;
 pub mod coverage;
 pub mod demo;
+mod draw;
 pub mod emergency;
 pub mod fieldwork;
 pub mod gannan;
