@@ -123,12 +123,7 @@ async fn notices_inner(
         error,
         t,
     };
-    let status = if page.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok(ctx.render(status, page))
+    Ok(ctx.render_form_page(page.error.is_some(), page))
 }
 
 #[derive(Debug, Deserialize)]

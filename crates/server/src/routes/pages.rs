@@ -116,6 +116,17 @@ impl PageCtx {
         }
     }
 
+    /// Render a page with a form: 422 when it is shown again with the form's error (`failed`),
+    /// 200 otherwise.
+    pub(crate) fn render_form_page(&self, failed: bool, t: impl Template) -> Response {
+        let status = if failed {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::OK
+        };
+        self.render(status, t)
+    }
+
     /// Render an error as a page.
     pub(crate) fn error(&self, e: AppError) -> Response {
         if matches!(e, AppError::Unauthorized(_)) {

@@ -674,6 +674,22 @@ async fn the_board_and_the_field_pages_render() {
     app.page("/incidents", Some(&s))
         .await
         .expect(StatusCode::OK);
+    // A refused activation comes back as the page with its error, 422.
+    let r = app
+        .post_form(
+            "/incidents",
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("plan", "flood"),
+                ("territories", "not-a-code"),
+                ("level", "3"),
+                ("title", "页面检查"),
+            ],
+            Some(&s),
+        )
+        .await;
+    r.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().contains("class=\"error\""), "{}", r.text());
     let rep = app.page(&format!("/incidents/{id}/report"), Some(&s)).await;
     rep.expect(StatusCode::OK);
 

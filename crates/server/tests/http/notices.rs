@@ -199,6 +199,26 @@ async fn a_notice_reaches_its_audience_inside_the_scope_and_counts_each_acknowle
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.text());
+    // A refused form comes back as the page with its error, 422.
+    let r = app
+        .post_form(
+            "/notices",
+            &[
+                ("csrf", &csrf),
+                ("title", ""),
+                ("text", "周五开会"),
+                ("territories", &p.grid),
+                ("to_workers", "1"),
+            ],
+            Some(&session),
+        )
+        .await;
+    r.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        r.text().contains("class=\"error\"") && r.text().contains("notice-form"),
+        "{}",
+        r.text()
+    );
     let wl = app.get("/api/v1/notices", Some(&worker)).await.json();
     assert_eq!(wl["received"][0]["title"], "网格员例会", "{wl}");
 }
