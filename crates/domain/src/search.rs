@@ -394,6 +394,12 @@ fn place_words() -> Vec<String> {
     out
 }
 
+/// Build the segmenter now (a few hundred milliseconds), so that the first search after a
+/// start does not wait for it. Later calls return at once.
+pub fn warm_up() {
+    jieba();
+}
+
 /// The shared segmenter: jieba's dictionary plus Gannan's words.
 fn jieba() -> &'static Jieba {
     static JIEBA: OnceLock<Jieba> = OnceLock::new();

@@ -118,6 +118,10 @@ pub async fn run(args: &BenchArgs, database_url: Option<&str>) -> anyhow::Result
         _ => (Db::connect(None, &dir).await?.with_vault(vault), None, None),
     };
     db.migrate().await?;
+    // Record the data key on the empty database, as `serve` does on its first start: the
+    // server started on it later must find every row already sealed, not walk them all.
+    db.check_data_key(chrono::Utc::now(), &mut |_, _, _| {})
+        .await?;
     let result = measure(args, &db, url.as_deref(), &dir, &key_file, started).await;
     db.close().await;
     if let Some((admin, name)) = pg_name
@@ -176,7 +180,7 @@ async fn measure(
         .arg("--data-key-file")
         .arg(key_file)
         .arg("--log")
-        .arg("warn");
+        .arg(std::env::var("GESANG_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()));
     if let Some(u) = url {
         cmd.arg("--database-url").arg(u);
     }
@@ -251,6 +255,8 @@ async fn measure(
 
     // Statistics.
     let mut stats = Vec::new();
+    // Every request with its time, for the slowest few on stderr.
+    let mut slowest: Vec<(f64, String)> = Vec::new();
     for i in 0..args.queries {
         let node = match i % 3 {
             0 => "623000".to_owned(),
@@ -273,6 +279,7 @@ async fn measure(
         .await?;
         anyhow::ensure!(status == 200, "stats {node} {from}..{to}: {status}");
         stats.push(ms);
+        slowest.push((ms, format!("stats {node} {from}..{to}")));
     }
     stats.sort_by(f64::total_cmp);
     emit(json!({"phase": "stats", "requests": stats.len(),
@@ -328,6 +335,7 @@ async fn measure(
             let (status, v, ms) = get(&client, &url, &token).await?;
             anyhow::ensure!(status == 200, "list {url}: {status}");
             lists.push(ms);
+            slowest.push((ms, format!("list {}", q.join("&"))));
             items += v["items"].as_array().map_or(0, Vec::len);
             match v["next_cursor"].as_str() {
                 Some(c) => url = format!("{base}/api/v1/cases?{}&cursor={c}", q.join("&")),
@@ -366,6 +374,7 @@ async fn measure(
         let (status, v, ms) = get(&client, &url, &token).await?;
         anyhow::ensure!(status == 200, "search {w}: {status}");
         searches.push(ms);
+        slowest.push((ms, format!("search {w} {}", q.join("&"))));
         found += v["items"].as_array().map_or(0, Vec::len);
     }
     searches.sort_by(f64::total_cmp);
@@ -378,6 +387,10 @@ async fn measure(
         percentile(&searches, 50.0),
         percentile(&searches, 99.0)
     );
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, what) in slowest.iter().take(8) {
+        eprintln!("bench dashboard: slow {ms:>7.1} ms  {what}");
+    }
     let rss = peak_rss_mb(pid).unwrap_or(-1.0);
     drop(child);
     let load_avg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

@@ -228,6 +228,8 @@ async fn serve(global: &GlobalArgs, args: ServeArgs) -> anyhow::Result<()> {
         std::time::Duration::from_millis(args.clock_tick_ms),
     );
     crate::search_index::spawn_indexer(state.clone());
+    // The segmenter's dictionary is built off the request path, not by the first search.
+    tokio::task::spawn_blocking(domain::search::warm_up);
     let events = state.events.clone();
     let hub = events.clone();
     let app = crate::router(state);

@@ -135,7 +135,6 @@ impl Builder<'_> {
         self.loaded.events += events.len() as u64;
         b.cases.push(rec);
         b.events.extend(events);
-        b.counters.extend(counters);
         Ok(())
     }
 
@@ -196,6 +195,10 @@ pub async fn load(
         "gesang demo: history of {} days, {} cases…",
         spec.days, spec.cases
     );
+    let deferred = db.begin_history_load().await?;
+    if deferred > 0 {
+        eprintln!("  history        {deferred} indexes to build at the end");
+    }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Msg, StoreError>>(2);
     let generator = tokio::task::spawn_blocking(move || {
         let rules = Rules::gannan_default();

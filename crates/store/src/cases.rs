@@ -333,10 +333,6 @@ macro_rules! event_from_row {
 }
 
 /// Sum counter changes by key so one upsert per key is sent.
-pub(crate) fn summed_counters(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
-    summed(changes)
-}
-
 fn summed(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
     let mut sums: BTreeMap<(String, NaiveDate, String), i64> = BTreeMap::new();
     for c in changes {
@@ -348,7 +344,7 @@ fn summed(changes: impl IntoIterator<Item = CounterChange>) -> Vec<Vec<Value>> {
         .collect()
 }
 
-const UPSERT_COUNTERS: &str =
+pub(crate) const UPSERT_COUNTERS: &str =
     " ON CONFLICT (unit, day, counter) DO UPDATE SET n = case_counters.n + excluded.n";
 
 /// Multi-row insert inside an open transaction (the batch sizes here stay far below the bind

@@ -3,8 +3,14 @@
 //! path for both backends, one transaction per batch. The statistics rollups are not upserted
 //! per row as live writes do: [`Rollups`] sums them in memory over the whole load (keys interned
 //! into integers, so a million cases fit in a few hundred megabytes) and
-//! [`Db::finish_history`] writes each row once. Afterwards `recount_rollups` finds exactly what
-//! the live path would have written (tested on both databases).
+//! [`Db::finish_history`] writes each row once; so are the assessment counters. Afterwards
+//! `recount_rollups` finds exactly what the live path would have written (tested on both
+//! databases).
+//!
+//! Into empty tables, [`Db::begin_history_load`] drops their secondary indexes (their
+//! definitions kept in `settings`) and [`Db::finish_history`] builds them again at the end:
+//! one sort per index instead of a million random B-tree inserts. A load that dies halfway
+//! leaves the definitions behind, and the next [`Db::migrate`] builds them.
 
 use std::collections::HashMap;
 
@@ -45,7 +51,6 @@ pub struct LoadReport {
 pub struct HistoryBatch {
     pub cases: Vec<CaseRecord>,
     pub events: Vec<EventRecord>,
-    pub counters: Vec<CounterChange>,
     /// Search terms per case (written straight into the index; no backlog).
     pub terms: Vec<(i64, Vec<String>)>,
     /// Timers of the open cases, with when they fired (a card already given).
@@ -55,11 +60,18 @@ pub struct HistoryBatch {
 }
 
 type Key = (u32, i32, u32, u32);
+/// An assessment counter's key: (unit, day, counter), interned.
+type CounterKey = (u32, i32, u32);
+/// A row to write: its interned texts in column order (unused ones 0), its day, its sum.
+type InternedRow = ([u32; 3], i32, i64);
+/// Bind parameters per statement (below SQLite's 32,766 and PostgreSQL's 65,535).
+const MAX_BINDS: usize = 30_000;
 
-/// Rollup sums of a load, kept in memory under interned keys.
+/// Rollup sums and assessment counters of a load, kept in memory under interned keys.
 #[derive(Debug, Default)]
 pub struct Rollups {
     sums: HashMap<Key, i64>,
+    counters: HashMap<CounterKey, i64>,
     names: HashMap<String, u32>,
     strings: Vec<String>,
 }
@@ -88,7 +100,7 @@ impl Rollups {
     }
 
     /// Add what a case's whole history contributes (as `insert_cases` and every transition
-    /// would have, together).
+    /// would have, together): its rollups and its assessment counters.
     pub fn add_case(
         &mut self,
         record: &CaseRecord,
@@ -96,6 +108,14 @@ impl Rollups {
         counters: &[CounterChange],
     ) {
         self.add(crate::stats::case_write_rollups(record, events, counters));
+        for c in counters {
+            let key = (
+                self.intern(&c.unit),
+                c.day.num_days_from_ce(),
+                self.intern(&c.counter),
+            );
+            *self.counters.entry(key).or_insert(0) += c.delta;
+        }
     }
 
     pub fn add_worklog(&mut self, w: &LoadWorklog) {
@@ -126,6 +146,27 @@ impl Rollups {
     }
 }
 
+/// The tables a history load fills whose secondary indexes it may build at the end.
+const DEFERRED_TABLES: &str = "'cases', 'case_events', 'case_timers', 'worklogs', 'daily_reports'";
+/// The `settings` key of the index definitions a load has dropped (a JSON list of
+/// `[name, CREATE INDEX …]`).
+const DEFERRED_SETTING: &str = "history_load_deferred_indexes";
+
+/// `CREATE [UNIQUE] INDEX` made `… IF NOT EXISTS`, so that building again is harmless.
+fn if_not_exists(sql: &str) -> String {
+    let trimmed = sql.trim_start();
+    for head in ["CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+        if trimmed.len() >= head.len() && trimmed[..head.len()].eq_ignore_ascii_case(head) {
+            let rest = &trimmed[head.len()..];
+            if rest.to_ascii_uppercase().starts_with("IF NOT EXISTS") {
+                return trimmed.to_owned();
+            }
+            return format!("{head}IF NOT EXISTS {rest}");
+        }
+    }
+    trimmed.to_owned()
+}
+
 const EVENT_COLUMNS: &[&str] = &[
     "case_id",
     "seq",
@@ -140,6 +181,104 @@ const EVENT_COLUMNS: &[&str] = &[
 ];
 
 impl Db {
+    /// Start a history load: when the tables it fills are all empty, drop their secondary
+    /// indexes (not those of primary keys and unique constraints), keeping their definitions
+    /// in `settings` for [`Db::finish_history`] (or the next [`Db::migrate`]) to build again.
+    /// Returns how many were dropped (none into tables that already hold rows).
+    pub async fn begin_history_load(&self) -> Result<usize> {
+        use sqlx::Row;
+        let backend = self.backend();
+        let any_rows: bool = on_read!(self, pool => {
+            sqlx::query(
+                "SELECT EXISTS (SELECT 1 FROM cases) OR EXISTS (SELECT 1 FROM case_events) \
+                 OR EXISTS (SELECT 1 FROM worklogs) OR EXISTS (SELECT 1 FROM daily_reports) \
+                 OR EXISTS (SELECT 1 FROM case_timers) AS filled",
+            )
+            .fetch_one(pool)
+            .await?
+            .try_get("filled")?
+        });
+        if any_rows || self.setting(DEFERRED_SETTING).await?.is_some() {
+            return Ok(0);
+        }
+        let list = match backend {
+            Backend::Sqlite => format!(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+                 AND tbl_name IN ({DEFERRED_TABLES}) ORDER BY name"
+            ),
+            Backend::Postgres => format!(
+                "SELECT indexname AS name, indexdef AS sql FROM pg_indexes \
+                 WHERE schemaname = current_schema() AND tablename IN ({DEFERRED_TABLES}) \
+                 AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY indexname"
+            ),
+        };
+        let indexes: Vec<(String, String)> = on_read!(self, pool => {
+            sqlx::query(sqlx::AssertSqlSafe(list))
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("name")?, r.try_get("sql")?)))
+                .collect::<Result<_>>()?
+        });
+        if indexes.is_empty() {
+            return Ok(0);
+        }
+        let kept = serde_json::to_string(&indexes)
+            .map_err(|e| crate::StoreError::Corrupt(e.to_string()))?;
+        on_write!(self, tx => {
+            sqlx::query(
+                "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3)",
+            )
+            .bind(DEFERRED_SETTING)
+            .bind(&kept)
+            .bind(Utc::now())
+            .execute(&mut **tx)
+            .await?;
+            for (name, _) in &indexes {
+                // Names read from the catalogue of our own schema, quoted.
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP INDEX IF EXISTS \"{name}\"")))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+        });
+        Ok(indexes.len())
+    }
+
+    /// Build the indexes a history load dropped, if any are still to build (after a load, or
+    /// on the start after one that died). Returns how many were built.
+    pub async fn build_deferred_indexes(&self) -> Result<usize> {
+        let Some(kept) = self.setting(DEFERRED_SETTING).await? else {
+            return Ok(0);
+        };
+        let indexes: Vec<(String, String)> = serde_json::from_str(&kept)
+            .map_err(|e| crate::StoreError::Corrupt(format!("{DEFERRED_SETTING}: {e}")))?;
+        let started = std::time::Instant::now();
+        let backend = self.backend();
+        on_write!(self, tx => {
+            if backend == Backend::Postgres {
+                sqlx::query("SET LOCAL maintenance_work_mem = '256MB'")
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            for (_, sql) in &indexes {
+                // Definitions this schema's own catalogue gave us.
+                sqlx::query(sqlx::AssertSqlSafe(if_not_exists(sql)))
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query("DELETE FROM settings WHERE key = $1")
+                .bind(DEFERRED_SETTING)
+                .execute(&mut **tx)
+                .await?;
+        });
+        tracing::info!(
+            indexes = indexes.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "built the indexes of a history load"
+        );
+        Ok(indexes.len())
+    }
+
     /// Write one batch in one transaction. The cases must be new (no idempotency keys are
     /// checked) and their ids and codes must have been kept off the sequences (see
     /// [`Db::finish_history`]).
@@ -152,7 +291,6 @@ impl Db {
             .map(|c| c.values(&self.vault))
             .collect::<Result<_>>()?;
         let events: Vec<Vec<Value>> = b.events.iter().map(EventRecord::values).collect();
-        let counters = crate::cases::summed_counters(b.counters);
         let timers: Vec<Vec<Value>> = b
             .timers
             .into_iter()
@@ -205,8 +343,6 @@ impl Db {
             insert_in_tx!(tx, "cases", CASE_COLUMNS, cases, "");
             insert_in_tx!(tx, "case_events", EVENT_COLUMNS, events, "");
             index_in_tx!(tx, backend, terms);
-            insert_in_tx!(tx, "case_counters", &["unit", "day", "counter", "n"], counters,
-                " ON CONFLICT (unit, day, counter) DO UPDATE SET n = case_counters.n + excluded.n");
             insert_in_tx!(tx, "case_timers", &["case_id", "kind", "version", "due_at", "fired_at"],
                 timers, "");
             insert_in_tx!(tx, "worklogs", &["id", "account", "kind", "territory", "at", "day",
@@ -241,50 +377,100 @@ impl Db {
                      DO UPDATE SET n = territory_day_stats.n + excluded.n",
                 )
             };
-        let mut keys: Vec<(Key, i64)> = sums.into_iter().filter(|(_, n)| *n != 0).collect();
-        keys.sort_unstable_by(|((t1, d1, c1, m1), _), ((t2, d2, c2, m2), _)| {
-            (
-                &strings[*t1 as usize],
-                d1,
-                &strings[*m1 as usize],
-                &strings[*c1 as usize],
-            )
-                .cmp(&(
-                    &strings[*t2 as usize],
-                    d2,
-                    &strings[*m2 as usize],
-                    &strings[*c2 as usize],
-                ))
-        });
-        let mut rows: Vec<Vec<Value>> = Vec::with_capacity(keys.len());
-        for ((t, day, c, m), n) in keys {
-            let day = NaiveDate::from_num_days_from_ce_opt(day)
-                .ok_or_else(|| crate::StoreError::Corrupt("rollup day out of range".into()))?;
-            rows.push(vec![
-                strings[t as usize].clone().into(),
-                day.into(),
-                strings[m as usize].clone().into(),
-                strings[c as usize].clone().into(),
-                n.into(),
-            ]);
-        }
-        let written = rows.len() as u64;
-        for chunk in rows.chunks(200_000) {
-            self.insert_rows_then(table, columns, chunk.to_vec(), tail)
-                .await?;
-        }
-        Ok(written)
+        // (territory, metric, category) in column order.
+        let rows: Vec<InternedRow> = sums
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((t, day, c, m), n)| ([t, m, c], day, n))
+            .collect();
+        self.write_interned(table, columns, tail, rows, strings)
+            .await
     }
 
-    /// End a load: write the rollups (added to any already stored), and move the sequences
-    /// past what was loaded (`case_id`, `worklog_id`, `code:<day>`), so that live writes go on
-    /// numbering after the history. Returns the rollup rows written.
+    /// Write interned rows (`texts[0]`, day, `texts[1..]`, n) into `table` sorted by key, many
+    /// rows per statement, binding the interned strings and each day's text where they are
+    /// (a million rows would otherwise be a million small vectors of owned values).
+    async fn write_interned(
+        &self,
+        table: &'static str,
+        columns: &'static [&'static str],
+        tail: &'static str,
+        mut rows: Vec<InternedRow>,
+        strings: &[String],
+    ) -> Result<u64> {
+        let texts = columns.len() - 2;
+        let key = |(t, d, _): &InternedRow| {
+            (
+                &strings[t[0] as usize],
+                *d,
+                &strings[t[1] as usize],
+                (texts > 2).then(|| &strings[t[2] as usize]),
+            )
+        };
+        rows.sort_unstable_by(|a, b| key(a).cmp(&key(b)));
+        let mut days: HashMap<i32, (NaiveDate, String)> = HashMap::new();
+        for (_, d, _) in &rows {
+            if !days.contains_key(d) {
+                let day = NaiveDate::from_num_days_from_ce_opt(*d)
+                    .ok_or_else(|| crate::StoreError::Corrupt("rollup day out of range".into()))?;
+                days.insert(*d, (day, day.format("%Y-%m-%d").to_string()));
+            }
+        }
+        let backend = self.backend();
+        let head = format!("INSERT INTO {table} ({}) ", columns.join(", "));
+        let per_stmt = (MAX_BINDS / columns.len()).max(1);
+        for tx_rows in rows.chunks(200_000) {
+            on_write!(self, tx => {
+                for chunk in tx_rows.chunks(per_stmt) {
+                    let mut qb = sqlx::QueryBuilder::new(head.as_str());
+                    qb.push_values(chunk, |mut sep, (t, d, n)| {
+                        sep.push_bind(strings[t[0] as usize].as_str());
+                        let (date, text) = &days[d];
+                        match backend {
+                            Backend::Sqlite => sep.push_bind(text.as_str()),
+                            Backend::Postgres => sep.push_bind(*date),
+                        };
+                        for i in &t[1..texts] {
+                            sep.push_bind(strings[*i as usize].as_str());
+                        }
+                        sep.push_bind(*n);
+                    });
+                    qb.push(tail);
+                    qb.build().execute(&mut **tx).await?;
+                }
+            });
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// End a load: write the rollups and assessment counters (added to any already stored),
+    /// build the indexes [`Db::begin_history_load`] dropped, and move the sequences past what
+    /// was loaded (`case_id`, `worklog_id`, `code:<day>`), so that live writes go on numbering
+    /// after the history. Returns the rollup rows written.
     pub async fn finish_history(
         &self,
         rollups: Rollups,
         sequences: Vec<(String, i64)>,
     ) -> Result<u64> {
-        let Rollups { sums, strings, .. } = rollups;
+        let Rollups {
+            sums,
+            counters,
+            strings,
+            ..
+        } = rollups;
+        let counters: Vec<InternedRow> = counters
+            .into_iter()
+            .filter(|(_, n)| *n != 0)
+            .map(|((u, day, c), n)| ([u, c, 0], day, n))
+            .collect();
+        self.write_interned(
+            "case_counters",
+            &["unit", "day", "counter", "n"],
+            crate::cases::UPSERT_COUNTERS,
+            counters,
+            &strings,
+        )
+        .await?;
         let mut months: HashMap<Key, i64> = HashMap::new();
         for ((t, day, c, m), n) in &sums {
             let month = NaiveDate::from_num_days_from_ce_opt(*day)
@@ -307,6 +493,7 @@ impl Db {
              THEN excluded.last ELSE case_sequences.last END",
         )
         .await?;
+        self.build_deferred_indexes().await?;
         if self.backend() == Backend::Postgres {
             on_write!(self, tx => {
                 for q in [
@@ -323,7 +510,15 @@ impl Db {
             });
         } else {
             on_write!(self, tx => {
+                // Statistics from a sample of each index (SQLite's advice for large tables):
+                // the plans need the shape of the data, not an exact count.
+                sqlx::query("PRAGMA analysis_limit = 1000")
+                    .execute(&mut **tx)
+                    .await?;
                 sqlx::query("ANALYZE").execute(&mut **tx).await?;
+                sqlx::query("PRAGMA analysis_limit = 0")
+                    .execute(&mut **tx)
+                    .await?;
             });
         }
         Ok(written)

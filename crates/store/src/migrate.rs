@@ -95,6 +95,8 @@ impl Db {
             );
             count += 1;
         }
+        // A history load that died before its end left indexes to build.
+        self.build_deferred_indexes().await?;
         Ok(count)
     }
 

@@ -30,7 +30,8 @@ pub struct ResealSummary {
     pub resealed: u64,
 }
 
-/// The rows of one table after a batch: (table, rows looked at so far, written so far).
+/// Progress of one table: (table, rows looked at so far, written so far), every two seconds or
+/// so and once when the table is done.
 pub type Progress<'a> = &'a mut (dyn FnMut(&str, u64, u64) + Send);
 
 impl Db {
@@ -170,6 +171,7 @@ impl Db {
     ) -> Result<ResealSummary> {
         let mut summary = ResealSummary::default();
         let mut after = i64::MIN;
+        let mut noted = std::time::Instant::now();
         loop {
             let (n, last, written) = match table {
                 "households" => self.reseal_households(after).await?,
@@ -201,13 +203,17 @@ impl Db {
             };
             summary.rows += n;
             summary.resealed += written;
-            if n > 0 {
-                progress(table, summary.rows, summary.resealed);
-            }
             if n < BATCH as u64 {
                 break;
             }
+            if noted.elapsed() >= std::time::Duration::from_secs(2) {
+                progress(table, summary.rows, summary.resealed);
+                noted = std::time::Instant::now();
+            }
             after = last;
+        }
+        if summary.rows > 0 {
+            progress(table, summary.rows, summary.resealed);
         }
         Ok(summary)
     }

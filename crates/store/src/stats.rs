@@ -121,20 +121,28 @@ impl Db {
             return Ok(NodeSums(out));
         }
         let split = domain::stats::split_period(from, to);
-        // (table, its day column, first, last): the period's pieces.
-        let mut pieces: Vec<(&str, &str, NaiveDate, NaiveDate)> = split
+        // (table, its day column, first, last, sign): the period's pieces.
+        let mut pieces: Vec<(&str, &str, NaiveDate, NaiveDate, i64)> = split
             .days
             .iter()
-            .map(|(f, t)| ("territory_day_stats", "day", *f, *t))
+            .map(|(f, t)| ("territory_day_stats", "day", *f, *t, 1))
+            .chain(
+                split
+                    .minus
+                    .iter()
+                    .map(|(f, t)| ("territory_day_stats", "day", *f, *t, -1)),
+            )
             .collect();
         if let Some((f, l)) = split.months {
-            pieces.push(("territory_month_stats", "month", f, l));
+            pieces.push(("territory_month_stats", "month", f, l, 1));
         }
         // Everything up to `to`: the months before its month, then its month's days.
         let to_month = domain::stats::month_of(to);
-        on_read!(self, pool => {
+        // One snapshot for every piece: a month less some of its days must see both as of one
+        // moment, or a case written in between would count wrong.
+        on_snapshot!(self, conn => {
             for chunk in nodes.chunks(500) {
-                for (table, col, first, last) in &pieces {
+                for (table, col, first, last, sign) in &pieces {
                     let mut qb = sqlx::QueryBuilder::new(format!(
                         "SELECT territory, metric, category, CAST(SUM(n) AS BIGINT) AS n \
                          FROM {table} WHERE {col} >= "
@@ -146,13 +154,13 @@ impl Db {
                         sep.push_bind(n.clone());
                     }
                     qb.push(") GROUP BY territory, metric, category");
-                    for r in qb.build().persistent(false).fetch_all(pool).await? {
+                    for r in qb.build().persistent(false).fetch_all(&mut *conn).await? {
                         let t: String = r.try_get("territory")?;
                         let n: i64 = r.try_get("n")?;
                         if let Some(s) = out.get_mut(&t) {
                             *s.period
                                 .entry((r.try_get("category")?, r.try_get("metric")?))
-                                .or_insert(0) += n;
+                                .or_insert(0) += sign * n;
                         }
                     }
                 }
@@ -174,7 +182,7 @@ impl Db {
                         sep.push_bind(n.clone());
                     }
                     qb.push(") GROUP BY territory, metric");
-                    for r in qb.build().persistent(false).fetch_all(pool).await? {
+                    for r in qb.build().persistent(false).fetch_all(&mut *conn).await? {
                         let t: String = r.try_get("territory")?;
                         let m: String = r.try_get("metric")?;
                         let n: i64 = r.try_get("n")?;

@@ -1966,3 +1966,52 @@ mod sealed {
         .await;
     }
 }
+
+mod history_load {
+    use sqlx::Row;
+    use store::{Backend, Db};
+
+    use super::with_db;
+
+    /// The secondary indexes of the cases table, by name.
+    async fn case_indexes(db: &Db) -> Vec<String> {
+        let sql = match db.backend() {
+            Backend::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'cases' \
+                 AND sql IS NOT NULL ORDER BY name"
+            }
+            Backend::Postgres => {
+                "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'cases' \
+                 AND indexname NOT IN (SELECT conname FROM pg_constraint) ORDER BY indexname"
+            }
+        };
+        store::on_read!(db, pool => {
+            sqlx::query(sql)
+                .fetch_all(pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("name").unwrap())
+                .collect()
+        })
+    }
+
+    #[tokio::test]
+    async fn a_history_load_that_dies_gets_its_indexes_back_on_the_next_start() {
+        with_db("store_history_indexes", |db| async move {
+            let before = case_indexes(&db).await;
+            assert!(before.contains(&"cases_territory".to_owned()), "{before:?}");
+            // The load drops them into empty tables…
+            let dropped = db.begin_history_load().await.unwrap();
+            assert!(dropped >= before.len(), "{dropped} of {before:?}");
+            assert!(case_indexes(&db).await.is_empty());
+            // …and a second start of a load does not drop (or forget) them again.
+            assert_eq!(db.begin_history_load().await.unwrap(), 0);
+            // It dies here; the next start's migration builds every one again, once.
+            db.migrate().await.unwrap();
+            assert_eq!(case_indexes(&db).await, before);
+            assert_eq!(db.build_deferred_indexes().await.unwrap(), 0);
+        })
+        .await;
+    }
+}
