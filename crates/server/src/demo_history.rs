@@ -10,7 +10,7 @@ use std::time::Instant;
 use domain::demo::DemoData;
 use domain::history::{History, HistoryCase, HistorySpec};
 use domain::rules::Rules;
-use store::cases::{CaseRecord, CounterChange};
+use store::cases::{CaseRecord, CounterChange, Reported};
 use store::history::{HistoryBatch, LoadReport, LoadWorklog, Rollups};
 use store::{Db, StoreError};
 
@@ -56,36 +56,18 @@ impl TermCache {
 }
 
 fn record(c: &HistoryCase) -> Result<CaseRecord, StoreError> {
-    let case = &c.case;
-    Ok(CaseRecord {
-        id: case.id,
-        code: case.code.as_str().to_owned(),
-        status: case.status.as_str().to_owned(),
-        category: case.category.clone(),
-        territory: case.territory.to_string(),
-        centre: case.centre.to_string(),
-        handling_unit: case.handling_unit.clone(),
-        handling_level: case.handling_level.as_str().to_owned(),
-        urgency: case.urgency.as_str().to_owned(),
-        channel: case.channel.as_str().to_owned(),
-        title: c.title.clone(),
-        description: c.description.clone(),
-        lng: c.location.map(|l| l.0),
-        lat: c.location.map(|l| l.1),
-        reporter_name: None,
-        reporter_phone: None,
-        reporter_account: c.reporter_account,
-        routed_unit: Some(c.routed_unit.clone()),
-        routing_reason: Some(c.routing_reason.clone()),
-        idempotency_key: None,
-        created_at: case.created_at,
-        updated_at: case.updated_at,
-        step: case.step.map(|s| s.as_str().to_owned()),
-        step_started_at: case.step_started_at,
-        deadline: case.deadline,
-        version: i64::from(case.version),
-        state: serde_json::to_string(case).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-    })
+    CaseRecord::from_case(
+        &c.case,
+        Reported {
+            title: c.title.clone(),
+            description: c.description.clone(),
+            location: c.location,
+            reporter_account: c.reporter_account,
+            routed_unit: c.routed_unit.clone(),
+            routing_reason: c.routing_reason.clone(),
+            ..Reported::default()
+        },
+    )
 }
 
 struct Builder<'a> {

@@ -15,7 +15,7 @@ use domain::clock::Clock;
 use domain::routing::Route;
 use domain::rules::Rules;
 use store::Db;
-use store::cases::{CaseRecord, Inserted, NewCaseWrite};
+use store::cases::{CaseRecord, Inserted, NewCaseWrite, Reported};
 use tokio::sync::{Mutex, RwLock, mpsc, oneshot};
 
 use crate::actions::case::{NewCaseInput, counter_changes, event_record, timers};
@@ -271,35 +271,21 @@ pub fn build_write(
         now,
     )
     .map_err(crate::actions::case::case_error)?;
-    let record = CaseRecord {
-        id,
-        code: code.as_str().to_owned(),
-        status: case.status.as_str().to_owned(),
-        category: case.category.clone(),
-        territory: case.territory.to_string(),
-        centre: case.centre.to_string(),
-        handling_unit: case.handling_unit.clone(),
-        handling_level: case.handling_level.as_str().to_owned(),
-        urgency: case.urgency.as_str().to_owned(),
-        channel: case.channel.as_str().to_owned(),
-        title: input.title.clone(),
-        description: input.description.clone(),
-        lng: input.location.map(|p| p.lng()),
-        lat: input.location.map(|p| p.lat()),
-        reporter_name: input.reporter_name.clone(),
-        reporter_phone: input.reporter_phone.clone(),
-        reporter_account: by.map(|a| a.account_id),
-        routed_unit: Some(route.handling_unit.clone()),
-        routing_reason: Some(route.reason.clone()),
-        idempotency_key: input.idempotency_key.clone(),
-        created_at: case.created_at,
-        updated_at: case.updated_at,
-        step: case.step.map(|s| s.as_str().to_owned()),
-        step_started_at: case.step_started_at,
-        deadline: case.deadline,
-        version: i64::from(case.version),
-        state: serde_json::to_string(&case).map_err(|e| AppError::Internal(e.to_string()))?,
-    };
+    let record = CaseRecord::from_case(
+        &case,
+        Reported {
+            title: input.title.clone(),
+            description: input.description.clone(),
+            location: input.location.map(|p| (p.lng(), p.lat())),
+            reporter_name: input.reporter_name.clone(),
+            reporter_phone: input.reporter_phone.clone(),
+            reporter_account: by.map(|a| a.account_id),
+            routed_unit: route.handling_unit.clone(),
+            routing_reason: route.reason.clone(),
+            idempotency_key: input.idempotency_key.clone(),
+        },
+    )
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok(NewCaseWrite {
         events: vec![event_record(&event)?],
         counters: counter_changes(&case, &event, &case),

@@ -222,7 +222,81 @@ fn time_value(t: Option<DateTime<Utc>>) -> Value {
     }
 }
 
+/// What a new case's row holds beyond the engine's state: what was reported, by whom, how it
+/// was routed, and the key that makes a retry safe.
+#[derive(Debug, Clone, Default)]
+pub struct Reported {
+    pub title: Option<String>,
+    pub description: String,
+    /// (longitude, latitude), WGS-84.
+    pub location: Option<(f64, f64)>,
+    pub reporter_name: Option<String>,
+    pub reporter_phone: Option<String>,
+    pub reporter_account: Option<i64>,
+    pub routed_unit: String,
+    pub routing_reason: String,
+    pub idempotency_key: Option<String>,
+}
+
 impl CaseRecord {
+    /// The row of a new case: the engine's state `case` (whose id and code it takes) and what
+    /// was reported. The one place a row is made from a case; intake, imports and the demo's
+    /// history all come through here.
+    pub fn from_case(case: &domain::case::Case, reported: Reported) -> Result<Self> {
+        let record = CaseRecord {
+            id: case.id,
+            code: case.code.as_str().to_owned(),
+            category: case.category.clone(),
+            channel: case.channel.as_str().to_owned(),
+            title: reported.title,
+            description: reported.description,
+            lng: reported.location.map(|l| l.0),
+            lat: reported.location.map(|l| l.1),
+            reporter_name: reported.reporter_name,
+            reporter_phone: reported.reporter_phone,
+            reporter_account: reported.reporter_account,
+            routed_unit: Some(reported.routed_unit),
+            routing_reason: Some(reported.routing_reason),
+            idempotency_key: reported.idempotency_key,
+            created_at: case.created_at,
+            // Set from the case just below.
+            status: String::new(),
+            territory: String::new(),
+            centre: String::new(),
+            handling_unit: String::new(),
+            handling_level: String::new(),
+            urgency: String::new(),
+            updated_at: case.updated_at,
+            step: None,
+            step_started_at: None,
+            deadline: None,
+            version: 0,
+            state: String::new(),
+        };
+        record.with_state(case)
+    }
+
+    /// This row with the engine's state `case` after a transition: where the case is, who
+    /// holds it, its clock and its state as JSON; what was reported stays.
+    pub fn with_state(self, case: &domain::case::Case) -> Result<Self> {
+        Ok(CaseRecord {
+            status: case.status.as_str().to_owned(),
+            territory: case.territory.to_string(),
+            centre: case.centre.to_string(),
+            handling_unit: case.handling_unit.clone(),
+            handling_level: case.handling_level.as_str().to_owned(),
+            urgency: case.urgency.as_str().to_owned(),
+            updated_at: case.updated_at,
+            step: case.step.map(|s| s.as_str().to_owned()),
+            step_started_at: case.step_started_at,
+            deadline: case.deadline,
+            version: i64::from(case.version),
+            state: serde_json::to_string(case)
+                .map_err(|e| crate::StoreError::Corrupt(format!("case state: {e}")))?,
+            ..self
+        })
+    }
+
     pub(crate) fn values(&self, vault: &crate::vault::Vault) -> Result<Vec<Value>> {
         Ok(vec![
             self.id.into(),

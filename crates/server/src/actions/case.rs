@@ -370,21 +370,9 @@ pub fn timers(rules: &Rules, case: &Case) -> Vec<TimerRecord> {
 
 /// The stored row of a case after a transition (content fields kept from `prev`).
 pub fn record_of(prev: &CaseRecord, case: &Case) -> AppResult<CaseRecord> {
-    Ok(CaseRecord {
-        status: case.status.as_str().to_owned(),
-        territory: case.territory.to_string(),
-        centre: case.centre.to_string(),
-        handling_unit: case.handling_unit.clone(),
-        handling_level: case.handling_level.as_str().to_owned(),
-        urgency: case.urgency.as_str().to_owned(),
-        updated_at: case.updated_at,
-        step: case.step.map(|s| s.as_str().to_owned()),
-        step_started_at: case.step_started_at,
-        deadline: case.deadline,
-        version: i64::from(case.version),
-        state: serde_json::to_string(case).map_err(|e| AppError::Internal(e.to_string()))?,
-        ..prev.clone()
-    })
+    prev.clone()
+        .with_state(case)
+        .map_err(|e| AppError::Internal(e.to_string()))
 }
 
 /// The fields an action body names, read as [`parse_command`] reads them (for the fuzz target:

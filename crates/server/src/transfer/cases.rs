@@ -20,7 +20,7 @@ use domain::coord::{Datum, GeoPoint};
 use domain::legacy::{CompiledMapping, LegacyRecord, Mapping, TargetState};
 use domain::routing::{self, Place};
 use domain::rules::Rules;
-use store::cases::CaseRecord;
+use store::cases::{CaseRecord, Reported};
 use store::import::{CaseSource, ImportedCaseWrite};
 
 use super::org::{ColSpec, sheet_columns};
@@ -247,35 +247,21 @@ impl Context<'_> {
             .map(event_record)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ("invalid_history", e.to_string()))?;
-        let record = CaseRecord {
-            id,
-            code: code.as_str().to_owned(),
-            status: case.status.as_str().to_owned(),
-            category: case.category.clone(),
-            territory: case.territory.to_string(),
-            centre: case.centre.to_string(),
-            handling_unit: case.handling_unit.clone(),
-            handling_level: case.handling_level.as_str().to_owned(),
-            urgency: case.urgency.as_str().to_owned(),
-            channel: case.channel.as_str().to_owned(),
-            title: r.title.clone(),
-            description: r.description.clone(),
-            lng: p.location.map(|l| l.lng()),
-            lat: p.location.map(|l| l.lat()),
-            reporter_name: r.reporter_name.clone(),
-            reporter_phone: r.reporter_phone.clone(),
-            reporter_account: None,
-            routed_unit: Some(p.route.handling_unit.clone()),
-            routing_reason: Some(p.route.reason.clone()),
-            idempotency_key: Some(format!("import:{source}:{}", r.source_id)),
-            created_at: case.created_at,
-            updated_at: case.updated_at,
-            step: case.step.map(|s| s.as_str().to_owned()),
-            step_started_at: case.step_started_at,
-            deadline: case.deadline,
-            version: i64::from(case.version),
-            state: serde_json::to_string(&case).map_err(|e| ("invalid_history", e.to_string()))?,
-        };
+        let record = CaseRecord::from_case(
+            &case,
+            Reported {
+                title: r.title.clone(),
+                description: r.description.clone(),
+                location: p.location.map(|l| (l.lng(), l.lat())),
+                reporter_name: r.reporter_name.clone(),
+                reporter_phone: r.reporter_phone.clone(),
+                reporter_account: None,
+                routed_unit: p.route.handling_unit.clone(),
+                routing_reason: p.route.reason.clone(),
+                idempotency_key: Some(format!("import:{source}:{}", r.source_id)),
+            },
+        )
+        .map_err(|e| ("invalid_history", e.to_string()))?;
         Ok(ImportedCaseWrite {
             // A limit that lapsed in the legacy system is not a lapse of ours: the case shows
             // red in the lists, but no automatic card is issued for it (an import of a year's
